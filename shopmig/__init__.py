@@ -1,0 +1,104 @@
+"""shopmig: walk through, teach and rehearse the ``orders.status`` migration, safely.
+
+Every function that touches a database takes a URL string, a SQLAlchemy ``Engine`` or a live
+``Connection``. Keep one connection in a notebook (``conn = shopmig.connect(url)``) and pass it
+to every call; for an in-memory SQLite database that is the only way to see it twice.
+
+Typical session::
+
+    import shopmig
+    conn = shopmig.connect("sqlite://")
+    shopmig.make_demo_shop(conn, rows=1_000)
+    before = shopmig.snapshot(conn)
+    print(shopmig.preview_sql(conn, "+1"))      # plan: the SQL, nothing runs
+    shopmig.upgrade(conn, "+1")                 # execute: one revision
+    shopmig.verify(before, conn, expect={"status": "pending"}).ok
+"""
+
+from shopmig._version import __version__
+from shopmig.copy import (
+    CopyResult,
+    copy_database,
+    create_database,
+    database_exists,
+    database_marker,
+    drop_database,
+    mark_database,
+    require_copy,
+)
+from shopmig.db import Source, connect, default_url, mask_url, open_engine
+from shopmig.demo import demo_orders, make_demo_shop
+from shopmig.errors import ShopmigError
+from shopmig.inspect import (
+    TableInfo,
+    describe_table,
+    inspect_table,
+    profile,
+    row_count,
+    sample,
+    table_constraints,
+    table_indexes,
+)
+from shopmig.migrate import (
+    AppliedStep,
+    Step,
+    adopt,
+    baseline_differences,
+    current_revision,
+    downgrade,
+    history,
+    plan,
+    preview_sql,
+    revisions,
+    sql_by_dialect,
+    upgrade,
+)
+from shopmig.steps import STATUS_VALUES, MigrationOptions, StepImpact, step_impact
+from shopmig.verify import VerifyResult, snapshot, verify
+
+__all__ = [
+    "STATUS_VALUES",
+    "AppliedStep",
+    "CopyResult",
+    "MigrationOptions",
+    "ShopmigError",
+    "Source",
+    "Step",
+    "StepImpact",
+    "TableInfo",
+    "VerifyResult",
+    "__version__",
+    "adopt",
+    "baseline_differences",
+    "connect",
+    "copy_database",
+    "create_database",
+    "current_revision",
+    "database_exists",
+    "database_marker",
+    "default_url",
+    "demo_orders",
+    "describe_table",
+    "downgrade",
+    "drop_database",
+    "history",
+    "inspect_table",
+    "make_demo_shop",
+    "mark_database",
+    "mask_url",
+    "open_engine",
+    "plan",
+    "preview_sql",
+    "profile",
+    "require_copy",
+    "revisions",
+    "row_count",
+    "sample",
+    "snapshot",
+    "sql_by_dialect",
+    "step_impact",
+    "table_constraints",
+    "table_indexes",
+    "upgrade",
+    "verify",
+]

@@ -1,0 +1,3 @@
+"""The installed shopmig version."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,248 @@
+"""The ``shopmig`` command line: a thin layer that parses, calls the library, prints, exits.
+
+Exit codes: 0 success (including "already there, nothing to do"); 1 a check found differences;
+2 bad usage, bad input or a database error. Errors are one line on stderr starting
+``shopmig: error:`` and never show a password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from shopmig import copy as copy_mod
+from shopmig import demo, inspect, migrate, verify
+from shopmig._version import __version__
+from shopmig.db import default_url, mask_url, use_connection
+from shopmig.errors import InvalidArgumentError, ShopmigError
+from shopmig.steps import TABLE, MigrationOptions
+
+EXIT_OK, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in shopmig's one-line format with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"shopmig: error: {message} (see: {self.prog} --help)\n")
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text!r}")
+    return value
+
+
+def _expectation(text: str) -> tuple[str, str]:
+    column, sep, value = text.partition("=")
+    if not sep or not column:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=VALUE, got {text!r}")
+    return column, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every ``shopmig`` command."""
+    p = _Parser(prog="shopmig", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"shopmig {__version__}")
+    p.add_argument("--url", help="database URL (default: $SHOPMIG_DATABASE_URL, else "
+                   "sqlite:///shopmig.db)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("init-demo", help="create a demo shop with seeded orders")
+    s.add_argument("--rows", type=_non_negative_int, default=1000)
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--replace", action="store_true", help="drop and rebuild an existing demo shop")
+
+    sub.add_parser("adopt", help="check an existing orders table and stamp it at the baseline")
+
+    s = sub.add_parser("inspect", help="columns, indexes, constraints, rows and revision")
+    s.add_argument("--table", default=TABLE)
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("history", help="every revision and whether it is applied")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("sql", help="the SQL (and impact) from the current revision to TARGET")
+    s.add_argument("target", nargs="?", default="+1")
+    s.add_argument("--json", action="store_true")
+
+    for name, default, helptext in (("upgrade", "+1", "+1, head or a revision id"),
+                                    ("downgrade", "-1", "-1, base or a revision id")):
+        s = sub.add_parser(name, help=f"{name} to TARGET ({helptext})")
+        s.add_argument("target", nargs="?", default=default)
+        s.add_argument("--yes-this-is-not-a-copy", action="store_true",
+                       help="allow changing a server database that is not a shopmig copy")
+        s.add_argument("--allow-table-rewrite", action="store_true",
+                       help="allow steps that copy a large table and block writes")
+        s.add_argument("--lock-timeout", type=float, default=MigrationOptions.lock_timeout_s,
+                       help="seconds a DDL statement may wait for its lock (default: %(default)s)")
+        s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("copy", help="copy a database for rehearsal and mark it as a copy")
+    s.add_argument("src_url")
+    s.add_argument("dst_url")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("verify", help="compare a table before vs after; exit 1 on differences")
+    s.add_argument("--before", required=True, help="URL of the database before the migration")
+    s.add_argument("--after", required=True, help="URL of the database after the migration")
+    s.add_argument("--table", default=TABLE)
+    s.add_argument("--key", default="order_id")
+    s.add_argument("--expect", action="append", type=_expectation, default=[],
+                   metavar="COL=VALUE", help="every pre-existing row has COL == VALUE")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("notebooks", help="run every notebook headless into DIR (ipynb + html)")
+    s.add_argument("--out", default="build/notebooks")
+    s.add_argument("--notebooks", default="notebooks", help="folder of the notebooks to run")
+    return p
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _cmd_init_demo(url: str, args: argparse.Namespace) -> int:
+    rows = demo.make_demo_shop(url, args.rows, seed=args.seed, replace=args.replace)
+    print(f"created a demo shop with {rows:,} orders at revision 0001_baseline in {mask_url(url)}")
+    return EXIT_OK
+
+
+def _cmd_adopt(url: str, args: argparse.Namespace) -> int:
+    rev = migrate.adopt(url)
+    print(f"orders matches the baseline schema; {mask_url(url)} is now at revision {rev}")
+    return EXIT_OK
+
+
+def _cmd_inspect(url: str, args: argparse.Namespace) -> int:
+    info = inspect.inspect_table(url, args.table)
+    if args.json:
+        _print_json(info.to_dict())
+        return EXIT_OK
+    print(f"{info.table} in {info.url} ({info.dialect}): {info.rows:,} rows, "
+          f"revision {info.revision or '(not tracked by shopmig)'}")
+    import pandas as pd
+
+    print(pd.DataFrame(info.columns).to_string(index=False))
+    if info.indexes:
+        print("indexes:\n" + pd.DataFrame(info.indexes).to_string(index=False))
+    if info.constraints:
+        print("constraints:\n" + pd.DataFrame(info.constraints).to_string(index=False))
+    return EXIT_OK
+
+
+def _cmd_history(url: str, args: argparse.Namespace) -> int:
+    frame = migrate.history(url)
+    if args.json:
+        _print_json(frame.to_dict(orient="records"))
+    else:
+        print(frame.to_string(index=False))
+    return EXIT_OK
+
+
+def _cmd_sql(url: str, args: argparse.Namespace) -> int:
+    steps = migrate.plan(url, args.target, version_table=True)
+    if args.json:
+        _print_json([s.to_dict() for s in steps])
+        return EXIT_OK
+    if not steps:
+        print(f"already at {migrate.current_revision(url)}: no SQL to run")
+    for s in steps:
+        i = s.impact
+        print(f"-- step {s.revision} ({s.direction}): {i.summary}")
+        print(f"--   lock: {i.lock}; blocks writes: {i.blocks_writes}; "
+              f"rewrites table: {'yes' if i.rewrites_table else 'no'}; "
+              f"scans table: {'yes' if i.scans_table else 'no'}")
+        for note in i.notes:
+            print(f"--   note: {note}")
+        print(s.sql + "\n")
+    return EXIT_OK
+
+
+def _cmd_migrate(url: str, args: argparse.Namespace) -> int:
+    if not args.yes_this_is_not_a_copy:
+        copy_mod.require_copy(url, args.command)
+    if args.lock_timeout <= 0:
+        raise InvalidArgumentError("--lock-timeout", args.lock_timeout, "a positive number")
+    options = MigrationOptions(lock_timeout_s=args.lock_timeout,
+                               allow_table_rewrite=args.allow_table_rewrite)
+    run = migrate.upgrade if args.command == "upgrade" else migrate.downgrade
+    applied = run(url, args.target, options=options)
+    if args.json:
+        _print_json({"applied": [a.to_dict() for a in applied],
+                     "revision": migrate.current_revision(url)})
+        return EXIT_OK
+    if not applied:
+        print(f"already at {migrate.current_revision(url)}: nothing to do, nothing changed")
+    for a in applied:
+        print(f"{a.direction}: {a.from_revision} -> {a.to_revision} ({a.seconds:.3f}s)")
+    return EXIT_OK
+
+
+def _cmd_copy(url: str, args: argparse.Namespace) -> int:
+    result = copy_mod.copy_database(args.src_url, args.dst_url)
+    if args.json:
+        _print_json(result.to_dict())
+        return EXIT_OK
+    tables = ", ".join(f"{t} ({n:,} rows)" for t, n in result.tables.items())
+    print(f"copied {result.source} to {result.target} by {result.method}: {tables}")
+    for note in result.notes:
+        print(f"note: {note}")
+    return EXIT_OK
+
+
+def _cmd_verify(url: str, args: argparse.Namespace) -> int:
+    with use_connection(args.before) as before, use_connection(args.after) as after:
+        result = verify.verify(before, after, table=args.table, key=args.key,
+                               expect=dict(args.expect))
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+    return EXIT_OK if result.ok else EXIT_DIFFERENCES
+
+
+def _cmd_notebooks(url: str, args: argparse.Namespace) -> int:
+    from shopmig.notebooks import run_notebooks
+
+    for path in run_notebooks(args.notebooks, args.out, url=url):
+        print(f"ran {path}")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "init-demo": _cmd_init_demo,
+    "adopt": _cmd_adopt,
+    "inspect": _cmd_inspect,
+    "history": _cmd_history,
+    "sql": _cmd_sql,
+    "upgrade": _cmd_migrate,
+    "downgrade": _cmd_migrate,
+    "copy": _cmd_copy,
+    "verify": _cmd_verify,
+    "notebooks": _cmd_notebooks,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``shopmig`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    url = args.url or default_url()
+    if args.command == "notebooks" and args.url is None:
+        url = None
+    try:
+        return _COMMANDS[args.command](url, args)
+    except ShopmigError as exc:
+        print(f"shopmig: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("shopmig: error: interrupted", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,309 @@
+"""Rehearsal copies: copy a database, mark it as a copy, and guard the databases that are not.
+
+- SQLite to SQLite uses SQLite's online backup API (a consistent page-by-page copy).
+- PostgreSQL to the same server uses ``CREATE DATABASE ... TEMPLATE`` (a file-level copy), which
+  needs no other session on the source; if one is connected, shopmig says so and streams instead.
+- MariaDB/MySQL to the same server creates the database, replays each table's own
+  ``SHOW CREATE TABLE`` (indexes, constraints, keys) and copies rows with ``INSERT ... SELECT``.
+- Anything else (for example a PostgreSQL table into a SQLite file) is streamed in chunks.
+
+Every copy is *marked*: a small ``shopmig_meta`` table records that it is a copy and of what
+(URL with the password masked). CLI commands that change data refuse a server database that is
+neither a copy nor a demo shop unless told explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from shopmig._version import __version__
+from shopmig.db import (
+    Source,
+    is_memory_sqlite,
+    mask_url,
+    open_engine,
+    parse_url,
+    quote,
+    reading,
+    sqlite_path,
+    translate_error,
+    use_connection,
+    writing,
+)
+from shopmig.errors import (
+    DatabaseNotFoundError,
+    NotACopyError,
+    ShopmigError,
+    TargetExistsError,
+)
+
+META_TABLE = "shopmig_meta"
+COPY_CHUNK_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What :func:`copy_database` did: from where, to where, how, and how many rows per table."""
+
+    source: str
+    target: str
+    method: str
+    tables: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """The result as a plain dict (for JSON)."""
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ markers
+
+
+def _meta_table(metadata: sa.MetaData | None = None) -> sa.Table:
+    return sa.Table(
+        META_TABLE,
+        metadata or sa.MetaData(),
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.String(1000), nullable=False),
+    )
+
+
+def mark_database(source: Source, role: str, origin: str | None = None) -> None:
+    """Record in the database itself that it is a shopmig ``copy`` (of ``origin``) or ``demo``."""
+    meta = _meta_table()
+    values = {"role": role, "origin": mask_url(origin) if origin else "", "shopmig": __version__}
+    with use_connection(source, must_exist=False) as conn, writing(conn):
+        meta.create(conn, checkfirst=True)
+        conn.execute(meta.delete())
+        conn.execute(meta.insert(), [{"key": k, "value": v} for k, v in values.items()])
+
+
+def database_marker(source: Source) -> dict[str, str] | None:
+    """The shopmig marker of a database (``{"role": "copy", "origin": ...}``), or None."""
+    with use_connection(source) as conn, reading(conn):
+        if not sa.inspect(conn).has_table(META_TABLE):
+            return None
+        rows = conn.execute(sa.select(_meta_table())).all()
+    return {key: value for key, value in rows} or None
+
+
+def is_server(source: Source) -> bool:
+    """True for PostgreSQL and MariaDB/MySQL, False for SQLite."""
+    if isinstance(source, Connection | Engine):
+        return source.dialect.name != "sqlite"
+    return parse_url(source).get_backend_name() != "sqlite"
+
+
+def require_copy(source: Source, action: str, *, include_sqlite: bool = False) -> None:
+    """Raise :class:`NotACopyError` unless ``source`` is a shopmig copy or demo database.
+
+    A SQLite file is the user's own scratch file and passes, unless ``include_sqlite=True``.
+    """
+    if not include_sqlite and not is_server(source):
+        return
+    marker = database_marker(source)
+    if not marker or marker.get("role") not in ("copy", "demo"):
+        raise NotACopyError(mask_url(source), action)
+
+
+# ------------------------------------------------------------------ server databases
+
+
+def _admin_url(url: URL) -> URL:
+    """A URL on the same server that does not use ``url``'s database."""
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return url.set(database="postgres")
+    return URL.create(url.drivername, url.username, url.password, url.host, url.port,
+                      None, url.query)
+
+
+def database_exists(url: str | URL) -> bool:
+    """True if the database named by ``url`` exists (a file for SQLite)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        return path is None or os.path.exists(path)
+    engine = open_engine(_admin_url(parsed))
+    try:
+        with engine.connect() as conn:
+            if parsed.get_backend_name() == "postgresql":
+                sql = "SELECT 1 FROM pg_database WHERE datname = :name"
+            else:
+                sql = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"
+            return conn.execute(sa.text(sql), {"name": parsed.database}).first() is not None
+    except DBAPIError as exc:
+        raise translate_error(exc, parsed) from None
+    finally:
+        engine.dispose()
+
+
+def _admin_execute(url: URL, statement: str) -> None:
+    engine = open_engine(_admin_url(url))
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(statement)
+    except DBAPIError as exc:
+        raise translate_error(exc, url) from None
+    finally:
+        engine.dispose()
+
+
+def create_database(url: str | URL, *, template: str | None = None) -> None:
+    """Create the (empty) server database named by ``url``; SQLite files need nothing."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return
+    dialect = open_engine(_admin_url(parsed)).dialect
+    name = quote(dialect, parsed.database or "")
+    if parsed.get_backend_name() == "postgresql":
+        suffix = f" TEMPLATE {quote(dialect, template)}" if template else ""
+        _admin_execute(parsed, f"CREATE DATABASE {name}{suffix}")
+    else:
+        _admin_execute(parsed, f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+
+
+def drop_database(url: str | URL) -> None:
+    """Drop the database named by ``url`` if it exists (delete the file for SQLite)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        if path and os.path.exists(path):
+            os.remove(path)
+        return
+    dialect = open_engine(_admin_url(parsed)).dialect
+    name = quote(dialect, parsed.database or "")
+    if parsed.get_backend_name() == "postgresql":
+        _admin_execute(parsed, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    else:
+        _admin_execute(parsed, f"DROP DATABASE IF EXISTS {name}")
+
+
+# ------------------------------------------------------------------ copying
+
+
+def _table_counts(conn: Connection) -> dict[str, int]:
+    with reading(conn):
+        names = sorted(sa.inspect(conn).get_table_names())
+        return {
+            name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+            for name in names
+            if name != META_TABLE
+        }
+
+
+def _sqlite_backup(src: Connection, dst: Connection) -> None:
+    with reading(src), reading(dst):
+        src_raw = src.connection.driver_connection
+        dst_raw = dst.connection.driver_connection
+        assert src_raw is not None and dst_raw is not None
+        src_raw.backup(dst_raw)
+
+
+def _stream_tables(src: Connection, dst: Connection, chunk_rows: int) -> None:
+    """Create every table of ``src`` in ``dst`` (reflected) and copy rows in chunks."""
+    metadata = sa.MetaData()
+    with reading(src):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sa.exc.SAWarning)
+            metadata.reflect(src)
+        tables = list(metadata.sorted_tables)
+    with writing(dst):
+        metadata.create_all(dst)
+    for table in tables:
+        with reading(src):
+            result = src.execution_options(yield_per=chunk_rows).execute(sa.select(table))
+            for chunk in result.mappings().partitions(chunk_rows):
+                with writing(dst):
+                    dst.execute(table.insert(), [dict(row) for row in chunk])
+
+
+def _mysql_same_server(src: Connection, dst: Connection) -> None:
+    source_db = src.engine.url.database or ""
+    with reading(src):
+        names = sa.inspect(src).get_table_names()
+        ddl = {n: src.exec_driver_sql(f"SHOW CREATE TABLE {quote(src, n)}").one()[1] for n in names}
+    dst.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+    try:
+        for name in names:
+            with writing(dst):
+                dst.exec_driver_sql(ddl[name])
+                dst.exec_driver_sql(
+                    f"INSERT INTO {quote(dst, name)} SELECT * FROM "
+                    f"{quote(dst, source_db)}.{quote(dst, name)}"
+                )
+    finally:
+        dst.exec_driver_sql("SET SESSION foreign_key_checks = 1")
+        if dst.in_transaction():
+            dst.commit()
+
+
+def _same_server(a: URL, b: URL) -> bool:
+    return (a.get_backend_name(), a.host, a.port, a.username) == (
+        b.get_backend_name(), b.host, b.port, b.username
+    )
+
+
+def copy_database(
+    source: Source, target: str | URL | Engine | Connection, *, chunk_rows: int = COPY_CHUNK_ROWS
+) -> CopyResult:
+    """Copy every table of ``source`` into the new database ``target`` and mark it a copy.
+
+    ``target`` must not exist yet (a SQLite file or a server database); it is created. An
+    in-memory SQLite target must be given as an engine or connection (a URL would be lost).
+    Raises :class:`~shopmig.errors.TargetExistsError` and leaves everything as it was if the
+    target exists. The source is only read.
+    """
+    src_url = source.engine.url if isinstance(source, Connection) else (
+        source.url if isinstance(source, Engine) else parse_url(source)
+    )
+    dst_url = target.engine.url if isinstance(target, Connection) else (
+        target.url if isinstance(target, Engine) else parse_url(target)
+    )
+    if not isinstance(source, Connection | Engine) and not database_exists(src_url):
+        raise DatabaseNotFoundError(mask_url(src_url))
+    if not isinstance(target, Connection | Engine) or not is_memory_sqlite(dst_url):
+        if database_exists(dst_url) and not is_memory_sqlite(dst_url):
+            raise TargetExistsError(mask_url(dst_url))
+    notes: list[str] = []
+    backend = src_url.get_backend_name()
+    method = "stream"
+    if backend == "postgresql" and dst_url.get_backend_name() == "postgresql" and _same_server(
+        src_url, dst_url
+    ) and not isinstance(source, Connection):
+        try:
+            create_database(dst_url, template=src_url.database)
+            method = "template"
+        except Exception as exc:
+            notes.append(
+                "CREATE DATABASE ... TEMPLATE needs no other session on the source database "
+                f"and was refused ({str(exc).splitlines()[0]}); rows were streamed instead."
+            )
+    if method != "template":
+        create_database(dst_url)
+    try:
+        with use_connection(source) as src, use_connection(target, must_exist=False) as dst:
+            if method != "template":
+                if backend == "sqlite" and dst.dialect.name == "sqlite":
+                    method = "sqlite-backup"
+                    _sqlite_backup(src, dst)
+                elif backend in ("mysql", "mariadb") and dst.dialect.name in (
+                    "mysql", "mariadb"
+                ) and _same_server(src_url, dst_url):
+                    method = "show-create-table"
+                    _mysql_same_server(src, dst)
+                else:
+                    _stream_tables(src, dst, chunk_rows)
+            mark_database(dst, "copy", mask_url(src_url))
+            tables = _table_counts(dst)
+    except BaseException:
+        if not is_memory_sqlite(dst_url) and not isinstance(target, Connection | Engine):
+            drop_database(dst_url)
+        raise
+    return CopyResult(mask_url(src_url), mask_url(dst_url), method, tables, notes)

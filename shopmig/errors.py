@@ -1,0 +1,277 @@
+"""Every error shopmig raises on purpose.
+
+All of them derive from :class:`ShopmigError`. Each subclass carries the data a
+caller needs to act on it (the table, the revision, the URL with its password
+masked) and a message that says what went wrong *and what to do next*. The CLI
+prints ``shopmig: error: <message>`` and exits with :attr:`ShopmigError.exit_code`.
+
+No message ever contains a password: URLs are always passed through
+:func:`shopmig.db.mask_url` before they are stored on an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ShopmigError(Exception):
+    """Base class of every error shopmig raises deliberately.
+
+    ``exit_code`` is what the CLI returns for it: 2 for bad usage, bad input or a
+    database problem (the default), 1 for "a check found differences".
+    """
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.problem = message
+        self.hint = hint
+        super().__init__(f"{message} {hint}" if hint else message)
+
+
+class InvalidArgumentError(ShopmigError):
+    """An argument has the wrong type or value (for example ``rows=-5``)."""
+
+    def __init__(self, name: str, value: object, expected: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(
+            f"{name} must be {expected}, got {value!r}.",
+            hint=f"Pass {name} as {expected}.",
+        )
+
+
+class InvalidURLError(ShopmigError):
+    """The database URL cannot be parsed or names a driver that is not installed."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        super().__init__(
+            f"cannot use database URL {url!r}: {reason}.",
+            hint="Use a SQLAlchemy URL such as sqlite:///shop.db, "
+            "postgresql+psycopg://user@host/db or mysql+pymysql://user@host/db.",
+        )
+
+
+class DatabaseUnreachableError(ShopmigError):
+    """Nothing answers at the host and port of the URL."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        super().__init__(
+            f"cannot reach the database server for {url}: {detail}.",
+            hint="Check that the server is running and that host and port are right.",
+        )
+
+
+class AuthenticationError(ShopmigError):
+    """The server refused the user name or password."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        super().__init__(
+            f"the server refused the login for {url}: {detail}.",
+            hint="Check the user name and password in the URL (special characters must be "
+            "percent-encoded).",
+        )
+
+
+class DatabaseNotFoundError(ShopmigError):
+    """The database named in the URL does not exist (or the SQLite file is missing)."""
+
+    def __init__(self, url: str, detail: str = "it does not exist") -> None:
+        self.url = url
+        super().__init__(
+            f"database {url} not found: {detail}.",
+            hint="Create it first (for a demo shop: shopmig init-demo), or fix the URL.",
+        )
+
+
+class DatabaseError(ShopmigError):
+    """Any other error reported by the database driver, with the URL masked."""
+
+    def __init__(self, url: str, detail: str, *, hint: str | None = None) -> None:
+        self.url = url
+        super().__init__(
+            f"database error on {url}: {detail}",
+            hint=hint or "Nothing was changed; fix the cause above and try again.",
+        )
+
+
+class TableNotFoundError(ShopmigError):
+    """The table to inspect, migrate or verify does not exist."""
+
+    def __init__(self, table: str, url: str, existing: Sequence[str] = ()) -> None:
+        self.table = table
+        self.url = url
+        self.existing = list(existing)
+        have = ", ".join(self.existing) if self.existing else "no tables"
+        super().__init__(
+            f"table {table!r} not found in {url} (it has {have}).",
+            hint="Check the URL points at your shop's database, or create a demo shop "
+            "with: shopmig init-demo.",
+        )
+
+
+class TableExistsError(ShopmigError):
+    """A table that shopmig would create is already there."""
+
+    def __init__(self, table: str, url: str) -> None:
+        self.table = table
+        self.url = url
+        super().__init__(
+            f"table {table!r} already exists in {url}.",
+            hint="Pass replace=True (CLI: --replace) to drop and rebuild the demo shop, "
+            "or use another database.",
+        )
+
+
+class SchemaMismatchError(ShopmigError):
+    """The table's schema is not what the migration expects.
+
+    ``differences`` lists each difference as a sentence.
+    """
+
+    def __init__(self, table: str, url: str, differences: Sequence[str]) -> None:
+        self.table = table
+        self.url = url
+        self.differences = list(differences)
+        super().__init__(
+            f"table {table!r} in {url} does not match the baseline schema: "
+            + "; ".join(self.differences)
+            + ".",
+            hint="shopmig only migrates an orders table with order_id (text primary key) and "
+            "amount (float); fix those columns or migrate this table by hand.",
+        )
+
+
+class NotVersionedError(ShopmigError):
+    """The database has an ``orders`` table but no shopmig version table yet."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"{url} has an orders table that shopmig does not track yet.",
+            hint="Check and stamp it at the baseline first: shopmig adopt "
+            "(Python: shopmig.adopt(conn)).",
+        )
+
+
+class AlreadyVersionedError(ShopmigError):
+    """``adopt`` was called on a database that shopmig already tracks."""
+
+    def __init__(self, url: str, revision: str | None) -> None:
+        self.url = url
+        self.revision = revision
+        super().__init__(
+            f"{url} is already tracked by shopmig (revision {revision or 'base'}).",
+            hint="Nothing to adopt; use shopmig upgrade/downgrade.",
+        )
+
+
+class UnknownRevisionError(ShopmigError):
+    """A revision id or relative target that names no revision."""
+
+    def __init__(self, target: str, known: Sequence[str]) -> None:
+        self.target = target
+        self.known = list(known)
+        super().__init__(
+            f"unknown revision {target!r}.",
+            hint="Use one of: " + ", ".join([*self.known, "head", "base", "+1", "-1"]) + ".",
+        )
+
+
+class NotACopyError(ShopmigError):
+    """A command that changes data was pointed at a database that is not a copy."""
+
+    def __init__(self, url: str, action: str) -> None:
+        self.url = url
+        self.action = action
+        super().__init__(
+            f"refusing to {action} {url}: it is neither a shopmig copy nor a demo database.",
+            hint="Make a rehearsal copy first (shopmig copy SRC DST) and point shopmig at the "
+            "copy, or pass --yes-this-is-not-a-copy if you really mean this database.",
+        )
+
+
+class TargetExistsError(ShopmigError):
+    """The destination of a copy already exists."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"the copy target {url} already exists.",
+            hint="Choose a new database name or file, or drop the old copy first.",
+        )
+
+
+class LockTimeoutError(ShopmigError):
+    """A DDL step could not get its lock within the lock timeout, after every retry."""
+
+    def __init__(self, url: str, revision: str, attempts: int, lock_timeout: float) -> None:
+        self.url = url
+        self.revision = revision
+        self.attempts = attempts
+        self.lock_timeout = lock_timeout
+        super().__init__(
+            f"step {revision} on {url} gave up after {attempts} attempt(s): another session "
+            f"held a lock on the table for longer than the {lock_timeout:g}s lock timeout. "
+            "Nothing was changed.",
+            hint="Find the long transaction (PostgreSQL: pg_stat_activity; MariaDB: SHOW "
+            "PROCESSLIST), let it finish, then run the step again.",
+        )
+
+
+class UnsafeMigrationError(ShopmigError):
+    """A step would rewrite or block a large table and was not explicitly allowed."""
+
+    def __init__(self, revision: str, url: str, reason: str, hint: str) -> None:
+        self.revision = revision
+        self.url = url
+        self.reason = reason
+        super().__init__(f"step {revision} refused on {url}: {reason}", hint=hint)
+
+
+class MigrationFailedError(ShopmigError):
+    """A migration step failed; the database is left at ``revision``."""
+
+    def __init__(self, url: str, step: str, revision: str | None, detail: str) -> None:
+        self.url = url
+        self.step = step
+        self.revision = revision
+        super().__init__(
+            f"step {step} failed on {url}: {detail}. The database is still at revision "
+            f"{revision or 'base'}.",
+            hint="Fix the cause above (for a CHECK step: the rows with other status values) "
+            "and run the step again.",
+        )
+
+
+class KeyColumnError(ShopmigError):
+    """The key column used to match rows does not exist on one side."""
+
+    def __init__(self, key: str, side: str, columns: Sequence[str]) -> None:
+        self.key = key
+        self.side = side
+        self.columns = list(columns)
+        super().__init__(
+            f"key column {key!r} not found in the {side} table (columns: "
+            + ", ".join(self.columns)
+            + ").",
+            hint="Pass the table's primary key with key=... (CLI: --key).",
+        )
+
+
+class KeyNotUniqueError(ShopmigError):
+    """The key column has duplicate values, so rows cannot be matched one to one."""
+
+    def __init__(self, key: str, side: str, duplicates: Sequence[object]) -> None:
+        self.key = key
+        self.side = side
+        self.duplicates = list(duplicates)
+        shown = ", ".join(repr(d) for d in self.duplicates[:5])
+        super().__init__(
+            f"key column {key!r} is not unique in the {side} table "
+            f"({len(self.duplicates)} duplicated value(s), e.g. {shown}).",
+            hint="Use a column (or primary key) whose values are unique.",
+        )

@@ -1,0 +1,193 @@
+"""Look at a table: columns, indexes, constraints, row count, a sample and a profile.
+
+Everything is read through SQLAlchemy's inspector and returned as pandas DataFrames (or a
+:class:`TableInfo` value with ``to_dict()`` for JSON). Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shopmig import steps
+from shopmig.db import Source, mask_url, reading, use_connection
+from shopmig.errors import InvalidArgumentError, TableNotFoundError
+from shopmig.migrate import current_revision
+
+_NUMERIC = (sa.Integer, sa.Float, sa.Numeric)
+
+
+def _require_table(conn: Connection, table: str) -> sa.Inspector:
+    insp = sa.inspect(conn)
+    if not insp.has_table(table):
+        raise TableNotFoundError(table, mask_url(conn), insp.get_table_names())
+    return insp
+
+
+def _reflect(conn: Connection, table: str) -> sa.Table:
+    _require_table(conn, table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        return sa.Table(table, sa.MetaData(), autoload_with=conn)
+
+
+def _columns(conn: Connection, table: str) -> list[dict[str, Any]]:
+    insp = _require_table(conn, table)
+    pk = set(insp.get_pk_constraint(table).get("constrained_columns") or [])
+    return [
+        {
+            "name": c["name"],
+            "type": str(c["type"]),
+            "nullable": bool(c["nullable"]),
+            "default": None if c.get("default") is None else str(c["default"]),
+            "primary_key": c["name"] in pk,
+        }
+        for c in insp.get_columns(table)
+    ]
+
+
+def describe_table(source: Source, table: str = steps.TABLE) -> pd.DataFrame:
+    """The table's columns: ``name``, ``type``, ``nullable``, ``default`` (server), ``primary_key``."""
+    with use_connection(source) as conn, reading(conn):
+        return pd.DataFrame(
+            _columns(conn, table), columns=["name", "type", "nullable", "default", "primary_key"]
+        )
+
+
+def _indexes(conn: Connection, table: str) -> list[dict[str, Any]]:
+    insp = _require_table(conn, table)
+    return sorted(
+        (
+            {"name": i["name"], "columns": list(i["column_names"]), "unique": bool(i["unique"])}
+            for i in insp.get_indexes(table)
+        ),
+        key=lambda i: i["name"] or "",
+    )
+
+
+def table_indexes(source: Source, table: str = steps.TABLE) -> pd.DataFrame:
+    """The table's indexes: ``name``, ``columns``, ``unique``."""
+    with use_connection(source) as conn, reading(conn):
+        return pd.DataFrame(_indexes(conn, table), columns=["name", "columns", "unique"])
+
+
+def _constraints(conn: Connection, table: str) -> list[dict[str, Any]]:
+    insp = _require_table(conn, table)
+    out: list[dict[str, Any]] = []
+    pk = insp.get_pk_constraint(table)
+    if pk.get("constrained_columns"):
+        out.append({"name": pk.get("name"), "type": "primary key",
+                    "definition": ", ".join(pk["constrained_columns"])})
+    for fk in insp.get_foreign_keys(table):
+        target = f"{fk['referred_table']}({', '.join(fk['referred_columns'])})"
+        out.append({"name": fk.get("name"), "type": "foreign key",
+                    "definition": f"({', '.join(fk['constrained_columns'])}) -> {target}"})
+    for uq in insp.get_unique_constraints(table):
+        out.append({"name": uq.get("name"), "type": "unique",
+                    "definition": ", ".join(uq["column_names"])})
+    try:
+        checks = insp.get_check_constraints(table)
+    except NotImplementedError:  # pragma: no cover - every supported dialect implements it
+        checks = []
+    for ck in checks:
+        out.append({"name": ck.get("name"), "type": "check", "definition": ck["sqltext"]})
+    return out
+
+
+def table_constraints(source: Source, table: str = steps.TABLE) -> pd.DataFrame:
+    """The table's constraints: ``name``, ``type`` (primary key/foreign key/unique/check),
+    ``definition``."""
+    with use_connection(source) as conn, reading(conn):
+        return pd.DataFrame(_constraints(conn, table), columns=["name", "type", "definition"])
+
+
+def row_count(source: Source, table: str = steps.TABLE) -> int:
+    """The number of rows in ``table`` (an exact ``count(*)``)."""
+    with use_connection(source) as conn, reading(conn):
+        _require_table(conn, table)
+        return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
+
+
+def sample(source: Source, table: str = steps.TABLE, n: int = 5) -> pd.DataFrame:
+    """The first ``n`` rows of ``table`` in primary-key order."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise InvalidArgumentError("n", n, "a whole number of 0 or more")
+    with use_connection(source) as conn, reading(conn):
+        t = _reflect(conn, table)
+        order = list(t.primary_key.columns) or list(t.columns)
+        rows = conn.execute(sa.select(t).order_by(*order).limit(n)).all()
+        return pd.DataFrame(rows, columns=[c.name for c in t.columns])
+
+
+def profile(source: Source, table: str = steps.TABLE) -> pd.DataFrame:
+    """Per column: ``rows``, ``nulls``, ``distinct``, and ``min``/``max``/``mean``/``sum`` for
+    numbers. Computed by the database in one scan, so it works on large tables."""
+    with use_connection(source) as conn, reading(conn):
+        t = _reflect(conn, table)
+        exprs: list[sa.ColumnElement[Any]] = [sa.func.count().label("rows")]
+        for c in t.columns:
+            exprs.append(sa.func.count(c).label(f"{c.name}__nonnull"))
+            exprs.append(sa.func.count(sa.distinct(c)).label(f"{c.name}__distinct"))
+            if isinstance(c.type, _NUMERIC):
+                for fn in ("min", "max", "avg", "sum"):
+                    exprs.append(getattr(sa.func, fn)(c).label(f"{c.name}__{fn}"))
+        got = conn.execute(sa.select(*exprs).select_from(t)).mappings().one()
+    total = int(got["rows"])
+    records = []
+    for c in t.columns:
+        numeric = isinstance(c.type, _NUMERIC)
+
+        def stat(fn: str, name: str = c.name, numeric: bool = numeric) -> float | None:
+            value = got.get(f"{name}__{fn}") if numeric else None
+            return None if value is None else round(float(value), 4)
+
+        records.append({
+            "column": c.name,
+            "rows": total,
+            "nulls": total - int(got[f"{c.name}__nonnull"]),
+            "distinct": int(got[f"{c.name}__distinct"]),
+            "min": stat("min"),
+            "max": stat("max"),
+            "mean": stat("avg"),
+            "sum": stat("sum"),
+        })
+    return pd.DataFrame(records).set_index("column")
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """Everything :func:`inspect_table` found, as one value."""
+
+    table: str
+    url: str
+    dialect: str
+    rows: int
+    revision: str | None
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    indexes: list[dict[str, Any]] = field(default_factory=list)
+    constraints: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The info as a plain dict (the CLI's ``inspect --json``)."""
+        return asdict(self)
+
+
+def inspect_table(source: Source, table: str = steps.TABLE) -> TableInfo:
+    """Columns, indexes, constraints, row count and shopmig revision of ``table``."""
+    with use_connection(source) as conn, reading(conn):
+        _require_table(conn, table)
+        return TableInfo(
+            table=table,
+            url=mask_url(conn),
+            dialect=conn.dialect.name,
+            rows=row_count(conn, table),
+            revision=current_revision(conn),
+            columns=_columns(conn, table),
+            indexes=_indexes(conn, table),
+            constraints=_constraints(conn, table),
+        )

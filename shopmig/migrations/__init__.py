@@ -1,0 +1,1 @@
+"""shopmig's Alembic migration environment (``script_location`` = this folder)."""
