@@ -1,0 +1,81 @@
+# shopmig: two commands for a fresh machine.
+#   make demo   set everything up, build the demo shop, run the walkthrough into build/
+#   make test   set up if needed, run ruff, pytest (unit + backends) and nbval over every notebook
+# Server tests and server notebook runs use SHOPMIG_TEST_POSTGRES_URL / SHOPMIG_TEST_MARIADB_URL
+# when set (see README); without them they skip with a message, except under CI=true.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SANITIZE := notebooks/nbval_sanitize.cfg
+DEMO_DB := build/shop.db
+NBVAL_OPTS := -p no:cacheprovider
+
+.PHONY: help venv demo test unit notebooks-strict notebooks-servers lint lab bench lock clean
+
+help:
+	@echo "make demo   - create .venv, install, build the demo shop, run the notebooks into build/"
+	@echo "make test   - ruff + pytest + nbval over every notebook"
+	@echo "make lab    - open JupyterLab on notebooks/"
+	@echo "make bench  - run benchmarks/ (writes benchmarks/results/)"
+
+$(STAMP): pyproject.toml requirements-lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements-lock.txt -e '.[notebooks,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p build
+	$(PY) -m shopmig --url sqlite:///$(DEMO_DB) init-demo --rows 100000 --replace
+	$(PY) -m shopmig --url sqlite:///$(DEMO_DB) sql head
+	$(PY) -m shopmig notebooks --out build/notebooks
+	@echo
+	@echo "== shopmig demo summary =="
+	@$(PY) -m shopmig --url sqlite:///$(DEMO_DB) inspect
+	@echo "Executed notebooks (open the .html files in a browser, or run: make lab):"
+	@ls -1 build/notebooks/*.html
+
+test: lint unit notebooks-strict notebooks-servers
+
+lint: $(STAMP)
+	$(PY) -m ruff check shopmig tests benchmarks
+
+unit: $(STAMP)
+	$(PY) -m pytest tests
+
+notebooks-strict: $(STAMP)
+	$(PY) -m pytest --nbval notebooks --nbval-sanitize-with $(SANITIZE) $(NBVAL_OPTS)
+
+notebooks-servers: $(STAMP)
+	@set -e; for var in SHOPMIG_TEST_POSTGRES_URL SHOPMIG_TEST_MARIADB_URL; do \
+	  url=$$(printenv $$var || true); \
+	  if [ -n "$$url" ]; then \
+	    echo "nbval (lax) on $$var"; \
+	    SHOPMIG_NOTEBOOK_URL="$$url" $(PY) -m pytest --nbval-lax notebooks $(NBVAL_OPTS); \
+	  elif [ "$$CI" = "true" ]; then \
+	    echo "CI=true but $$var is not set: server notebook runs are required in CI"; exit 1; \
+	  else \
+	    echo "skipping server notebook runs: set $$var to run the notebooks on that server"; \
+	  fi; \
+	done
+
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -c requirements-lock.txt -e '.[lab]'
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(PY) benchmarks/status_step.py
+
+lock:
+	rm -rf build/lockvenv
+	$(PYTHON) -m venv build/lockvenv
+	build/lockvenv/bin/pip install --quiet --upgrade pip
+	build/lockvenv/bin/pip install --quiet '.[notebooks,dev]'
+	build/lockvenv/bin/pip freeze --exclude shopmig > requirements-lock.txt
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
