@@ -53,6 +53,7 @@ from shopmig.migrate import (
     sql_by_dialect,
     upgrade,
 )
+from shopmig.scratch import drop_scratch, scratch_database, scratch_url
 from shopmig.steps import STATUS_VALUES, MigrationOptions, StepImpact, step_impact
 from shopmig.verify import VerifyResult, snapshot, verify
 
@@ -81,6 +82,7 @@ __all__ = [
     "describe_table",
     "downgrade",
     "drop_database",
+    "drop_scratch",
     "history",
     "inspect_table",
     "make_demo_shop",
@@ -94,6 +96,8 @@ __all__ = [
     "revisions",
     "row_count",
     "sample",
+    "scratch_database",
+    "scratch_url",
     "snapshot",
     "sql_by_dialect",
     "step_impact",

@@ -154,6 +154,10 @@ class VerifyResult:
             lines.append(self.differences.to_string(index=False))
         return "\n".join(lines)
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """IPython's plain-text view: the summary and differences, not every field's repr."""
+        p.text(str(self))
+
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.ok else "#cf222e"
         counts = pd.DataFrame([self.counts]).to_html(index=False)
