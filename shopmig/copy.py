@@ -14,7 +14,9 @@ neither a copy nor a demo shop unless told explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -206,7 +208,42 @@ def _sqlite_backup(src: Connection, dst: Connection) -> None:
         src_raw.backup(dst_raw)
 
 
-def _stream_tables(src: Connection, dst: Connection, chunk_rows: int) -> None:
+_LITERAL_DEFAULT = re.compile(r"\(*\s*('(?:[^']|'')*'|-?\d+(?:\.\d+)?)\s*\)*(?:::[\w ]+)?")
+
+
+def _make_portable(metadata: sa.MetaData) -> list[str]:
+    """Let tables reflected on one dialect be created on another (e.g. PostgreSQL to SQLite).
+
+    Types become generic, server defaults keep only plain literals (``'pending'::character
+    varying`` becomes ``'pending'``) and CHECK constraints, whose SQL text is dialect-specific,
+    are left out. Returns notes saying what was dropped.
+    """
+    dropped: list[str] = []
+    for table in metadata.tables.values():
+        for column in table.columns:
+            with contextlib.suppress(NotImplementedError):
+                column.type = column.type.as_generic()
+            default = column.server_default
+            if isinstance(default, sa.DefaultClause):
+                text = str(getattr(default.arg, "text", default.arg)).strip()
+                literal = _LITERAL_DEFAULT.fullmatch(text)
+                column.server_default = (
+                    sa.DefaultClause(sa.text(literal.group(1))) if literal else None
+                )
+        for constraint in list(table.constraints):
+            if isinstance(constraint, sa.CheckConstraint):
+                table.constraints.discard(constraint)
+                dropped.append(f"{table.name}.{constraint.name or 'unnamed check'}")
+    if not dropped:
+        return []
+    return [
+        "copied across database kinds: CHECK constraints are not copied ("
+        + ", ".join(dropped)
+        + "); column types were made generic."
+    ]
+
+
+def _stream_tables(src: Connection, dst: Connection, chunk_rows: int) -> list[str]:
     """Create every table of ``src`` in ``dst`` (reflected) and copy rows in chunks."""
     metadata = sa.MetaData()
     with reading(src):
@@ -214,6 +251,7 @@ def _stream_tables(src: Connection, dst: Connection, chunk_rows: int) -> None:
             warnings.simplefilter("ignore", sa.exc.SAWarning)
             metadata.reflect(src)
         tables = list(metadata.sorted_tables)
+    notes = _make_portable(metadata) if src.dialect.name != dst.dialect.name else []
     with writing(dst):
         metadata.create_all(dst)
     for table in tables:
@@ -222,6 +260,7 @@ def _stream_tables(src: Connection, dst: Connection, chunk_rows: int) -> None:
             for chunk in result.mappings().partitions(chunk_rows):
                 with writing(dst):
                     dst.execute(table.insert(), [dict(row) for row in chunk])
+    return notes
 
 
 def _mysql_same_server(src: Connection, dst: Connection) -> None:
@@ -299,7 +338,7 @@ def copy_database(
                     method = "show-create-table"
                     _mysql_same_server(src, dst)
                 else:
-                    _stream_tables(src, dst, chunk_rows)
+                    notes.extend(_stream_tables(src, dst, chunk_rows))
             mark_database(dst, "copy", mask_url(src_url))
             tables = _table_counts(dst)
     except BaseException:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from shopmig.errors import (
     AuthenticationError,
@@ -113,7 +113,9 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def open_engine(url: str | URL, *, must_exist: bool = True, echo: bool = False) -> Engine:
+def open_engine(
+    url: str | URL, *, must_exist: bool = True, echo: bool = False, pooled: bool = True
+) -> Engine:
     """Create an engine for ``url`` (nothing is connected until first use).
 
     - In-memory SQLite gets one shared connection (StaticPool), so the engine *is* the database.
@@ -137,6 +139,8 @@ def open_engine(url: str | URL, *, must_exist: bool = True, echo: bool = False) 
     elif backend in ("postgresql", "mysql", "mariadb"):
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
         kwargs["pool_pre_ping"] = True
+    if not pooled and not (backend == "sqlite" and sqlite_path(parsed) is None):
+        kwargs["poolclass"] = NullPool  # closing the connection closes the socket/file too
     try:
         engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
     except NoSuchModuleError as exc:
@@ -210,7 +214,7 @@ def connect(url: str | URL, *, must_exist: bool = True) -> Connection:
     For notebooks: keep this one connection and pass it to every shopmig call. For in-memory
     SQLite this is the only way to see the same database twice.
     """
-    engine = open_engine(url, must_exist=must_exist)
+    engine = open_engine(url, must_exist=must_exist, pooled=False)
     try:
         return engine.connect()
     except DBAPIError as exc:

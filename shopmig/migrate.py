@@ -289,11 +289,11 @@ _NOT_INSTANT_CODES = {1845, 1846}
 
 def _error_code(exc: DBAPIError) -> object:
     orig = exc.orig
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if state:
-        return state
     args = getattr(orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
+    if args and isinstance(args[0], int):
+        # MySQL/MariaDB errno first: PyMySQL also sets a generic sqlstate such as 'HY000'.
+        return args[0]
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
 
 
 def _set_timeouts(conn: Connection, opts: MigrationOptions, *, reset: bool = False) -> None:
