@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from shopmig import copy as copy_mod
-from shopmig import demo, inspect, migrate, verify
+from shopmig import demo, inspect, migrate
 from shopmig._version import __version__
-from shopmig.db import default_url, mask_url, use_connection
+from shopmig.db import default_url, mask_text, mask_url, use_connection
 from shopmig.errors import InvalidArgumentError, ShopmigError
 from shopmig.steps import TABLE, MigrationOptions
+from shopmig.verify import verify as verify_tables  # the package re-exports `verify` the function
 
 EXIT_OK, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
 
@@ -27,14 +28,17 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in shopmig's one-line format with exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_ERROR, f"shopmig: error: {message} (see: {self.prog} --help)\n")
+        # argparse echoes stray arguments, which may be URLs with a password
+        self.exit(EXIT_ERROR, f"shopmig: error: {mask_text(message)} (see: {self.prog} --help)\n")
 
 
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of 0 or more, got {text!r}"
+        ) from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text!r}")
     return value
@@ -200,7 +204,7 @@ def _cmd_copy(url: str, args: argparse.Namespace) -> int:
 
 def _cmd_verify(url: str, args: argparse.Namespace) -> int:
     with use_connection(args.before) as before, use_connection(args.after) as after:
-        result = verify.verify(before, after, table=args.table, key=args.key,
+        result = verify_tables(before, after, table=args.table, key=args.key,
                                expect=dict(args.expect))
     if args.json:
         _print_json(result.to_dict())
@@ -235,13 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``shopmig`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    url = args.url or default_url()
+    url = args.url if args.url is not None else default_url()  # --url "" is an error
     if args.command == "notebooks" and args.url is None:
         url = None
     try:
         return _COMMANDS[args.command](url, args)
     except ShopmigError as exc:
-        print(f"shopmig: error: {exc}", file=sys.stderr)
+        print(f"shopmig: error: {mask_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("shopmig: error: interrupted", file=sys.stderr)

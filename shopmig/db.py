@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from typing import TypeAlias
 
@@ -60,14 +61,26 @@ def parse_url(url: str | URL) -> URL:
         raise InvalidURLError(_mask_unparsed(url), "it is not a valid SQLAlchemy URL") from exc
 
 
+_QUERY_SECRET = re.compile(r"(?i)\b(password|passwd|pwd)=[^&\s'\"]*")
+
+
 def _mask_unparsed(text: str) -> str:
-    """Hide anything between ``user:`` and ``@`` in a string that did not parse as a URL."""
-    if "://" in text and "@" in text:
-        scheme, rest = text.split("://", 1)
-        creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else text
-    return text
+    """Hide anything between ``user:`` and the last ``@`` (and ``password=`` query values) in a
+    string that did not parse as a URL, with or without a ``scheme://`` prefix."""
+    at = text.rfind("@")
+    if at >= 0:
+        head = text[:at]
+        scheme_end = head.find("://")
+        colon = head.find(":", scheme_end + 3 if scheme_end >= 0 else 0)
+        if colon >= 0:
+            text = f"{text[: colon + 1]}***{text[at:]}"
+    return _QUERY_SECRET.sub(r"\1=***", text)
+
+
+def mask_text(text: str) -> str:
+    """Hide every password in free text (an error message that may echo a URL)."""
+    masked = " ".join(_mask_unparsed(word) if "@" in word else word for word in text.split(" "))
+    return _QUERY_SECRET.sub(r"\1=***", masked)
 
 
 def mask_url(url: str | URL | Engine | Connection) -> str:
@@ -202,7 +215,10 @@ def use_connection(source: Source, *, must_exist: bool = True) -> Iterator[Conne
         except DBAPIError as exc:
             raise translate_error(exc, engine.url) from None
         with conn:
-            yield conn
+            try:
+                yield conn
+            except DBAPIError as exc:  # e.g. a SQLite "file" that is not a database
+                raise translate_error(exc, engine.url) from exc
     finally:
         if not isinstance(source, Engine):
             engine.dispose()

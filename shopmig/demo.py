@@ -40,7 +40,9 @@ def demo_orders(rows: int, seed: int = 42) -> pd.DataFrame:
         raise InvalidArgumentError("seed", seed, "an integer")
     rng = np.random.default_rng(int(seed))
     amounts = np.clip(np.round(rng.lognormal(mean=3.6, sigma=0.9, size=rows), 2), 1.0, 5000.0)
-    ids = np.char.add("ORD-", np.char.zfill(np.arange(1, rows + 1).astype(str), 7))
+    numbers = np.arange(1, rows + 1).astype(str)
+    # np.char.zfill fails on an empty array (it takes the max width), so skip it for rows=0
+    ids = np.char.add("ORD-", np.char.zfill(numbers, 7)) if rows else numbers
     return pd.DataFrame({steps.KEY: ids.astype(object), "amount": amounts})
 
 

@@ -93,7 +93,7 @@ class DatabaseError(ShopmigError):
     def __init__(self, url: str, detail: str, *, hint: str | None = None) -> None:
         self.url = url
         super().__init__(
-            f"database error on {url}: {detail}",
+            f"database error on {url}: {detail.rstrip('.')}.",
             hint=hint or "Nothing was changed; fix the cause above and try again.",
         )
 

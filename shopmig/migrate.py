@@ -237,10 +237,12 @@ def plan(
     """The steps that going to ``target`` would run, with their SQL and impact. Runs nothing.
 
     ``direction`` defaults to ``"down"`` for targets starting with ``-`` and ``"up"`` otherwise.
+    Raises the same errors as :func:`upgrade` for a database it could not migrate (no orders
+    table, or one not adopted yet), instead of planning a ``CREATE TABLE orders``.
     """
     direction = direction or ("down" if str(target).startswith("-") else "up")
     with use_connection(source) as conn, reading(conn):
-        current = current_revision(conn)
+        current = _require_versioned(conn)
         goal = resolve_target(current, target, direction=direction)
         path = _path(current, goal, direction)
         rows = _table_rows(conn)
