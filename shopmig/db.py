@@ -94,7 +94,7 @@ def mask_url(url: str | URL | Engine | Connection) -> str:
             url = make_url(url)
         except (ArgumentError, ValueError):
             return _mask_unparsed(url)
-    return url.render_as_string(hide_password=True)
+    return _QUERY_SECRET.sub(r"\1=***", url.render_as_string(hide_password=True))
 
 
 def is_memory_sqlite(url: URL) -> bool:
