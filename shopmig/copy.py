@@ -307,22 +307,23 @@ def copy_database(
     )
     if not isinstance(source, Connection | Engine) and not database_exists(src_url):
         raise DatabaseNotFoundError(mask_url(src_url))
-    if not isinstance(target, Connection | Engine) or not is_memory_sqlite(dst_url):
-        if database_exists(dst_url) and not is_memory_sqlite(dst_url):
-            raise TargetExistsError(mask_url(dst_url))
+    if not is_memory_sqlite(dst_url) and database_exists(dst_url):
+        raise TargetExistsError(mask_url(dst_url))
     notes: list[str] = []
     backend = src_url.get_backend_name()
     method = "stream"
     if backend == "postgresql" and dst_url.get_backend_name() == "postgresql" and _same_server(
         src_url, dst_url
     ) and not isinstance(source, Connection):
+        if isinstance(source, Engine):
+            source.dispose()  # our own idle pooled connections would block the template copy
         try:
             create_database(dst_url, template=src_url.database)
             method = "template"
-        except Exception as exc:
+        except ShopmigError as exc:
             notes.append(
                 "CREATE DATABASE ... TEMPLATE needs no other session on the source database "
-                f"and was refused ({str(exc).splitlines()[0]}); rows were streamed instead."
+                f"and was refused ({exc.problem}); rows were streamed instead."
             )
     if method != "template":
         create_database(dst_url)

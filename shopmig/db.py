@@ -98,7 +98,7 @@ def mask_url(url: str | URL | Engine | Connection) -> str:
 
 
 def is_memory_sqlite(url: URL) -> bool:
-    """True for ``sqlite://`` and ``sqlite:///:memory:`` (a database that lives in one connection)."""
+    """True for ``sqlite://`` and ``sqlite:///:memory:`` (a database living in one connection)."""
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 

@@ -52,11 +52,15 @@ def _columns(conn: Connection, table: str) -> list[dict[str, Any]]:
 
 
 def describe_table(source: Source, table: str = steps.TABLE) -> pd.DataFrame:
-    """The table's columns: ``name``, ``type``, ``nullable``, ``default`` (server), ``primary_key``."""
+    """The table's columns: ``name``, ``type``, ``nullable``, ``default`` (server default),
+    ``primary_key``."""
     with use_connection(source) as conn, reading(conn):
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             _columns(conn, table), columns=["name", "type", "nullable", "default", "primary_key"]
         )
+    # "no default" is None whether or not another column has one (pandas would say NaN).
+    frame["default"] = frame["default"].astype(object).where(frame["default"].notna(), None)
+    return frame
 
 
 def _indexes(conn: Connection, table: str) -> list[dict[str, Any]]:

@@ -197,7 +197,9 @@ def _previous(revision: str) -> str | None:
     return revs[i - 1] if i else None
 
 
-def step_sql(revision: str, direction: str, dialect_name: str, *, version_table: bool = True) -> str:
+def step_sql(
+    revision: str, direction: str, dialect_name: str, *, version_table: bool = True
+) -> str:
     """The SQL one step runs on ``dialect_name`` (Alembic offline mode; no server needed).
 
     ``version_table=False`` leaves out shopmig's bookkeeping (the version table and the

@@ -96,7 +96,8 @@ class VerifyResult:
 
     @property
     def differences(self) -> pd.DataFrame:
-        """Every difference in one long table: ``kind``, ``key``, ``column``, ``before``, ``after``."""
+        """Every difference in one long table: ``kind``, ``key``, ``column``, ``before``,
+        ``after``."""
         parts = [
             pd.DataFrame({"kind": "missing", "key": self.missing[self.key], "column": None,
                           "before": "(row)", "after": None}),
@@ -224,7 +225,9 @@ def verify(
     expect = dict(expect or {})
     for col in expect:
         if col not in a.columns:
-            raise InvalidArgumentError("expect", col, f"a column of the after table {list(a.columns)}")
+            raise InvalidArgumentError(
+                "expect", col, f"a column of the after table {list(a.columns)}"
+            )
     shared = [c for c in b.columns if c in a.columns and c != key]
     merged = b.merge(a, on=key, how="outer", suffixes=("__b", "__a"), indicator=True, sort=True)
     missing = b[b[key].isin(merged.loc[merged["_merge"] == "left_only", key])]

@@ -46,8 +46,9 @@ def server_base_url(backend: str) -> str:
             with engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
             _reachable[backend] = None
-        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-            _reachable[backend] = f"{backend} server at {shopmig.mask_url(url)} not reachable: {exc}"
+        except Exception as exc:  # any failure means "not reachable"
+            masked = shopmig.mask_url(url)
+            _reachable[backend] = f"{backend} server at {masked} not reachable: {exc}"
         finally:
             engine.dispose()
     problem = _reachable[backend]
