@@ -12,7 +12,7 @@ SANITIZE := notebooks/nbval_sanitize.cfg
 DEMO_DB := build/shop.db
 NBVAL_OPTS := -p no:cacheprovider
 
-.PHONY: help venv demo test unit notebooks-strict notebooks-servers lint lab bench lock clean
+.PHONY: help venv demo test unit notebooks-strict notebooks-servers lint lab bench record lock clean
 
 help:
 	@echo "make demo   - create .venv, install, build the demo shop, run the notebooks into build/"
@@ -42,7 +42,7 @@ demo: $(STAMP)
 test: lint unit notebooks-strict notebooks-servers
 
 lint: $(STAMP)
-	$(PY) -m ruff check shopmig tests benchmarks
+	$(PY) -m ruff check shopmig tests benchmarks scripts
 
 unit: $(STAMP)
 	$(PY) -m pytest tests
@@ -69,6 +69,9 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/status_step.py
+
+record: $(STAMP)
+	$(PY) scripts/record_notebooks.py
 
 lock:
 	rm -rf build/lockvenv
