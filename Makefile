@@ -68,7 +68,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 bench: $(STAMP)
-	$(PY) benchmarks/status_step.py
+	$(PY) benchmarks/status_step.py --sizes 10000,1000000 --backends sqlite,postgresql,mariadb --out benchmarks/results/status_step.json
 
 record: $(STAMP)
 	$(PY) scripts/record_notebooks.py
