@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("notebooks", help="run every notebook headless into DIR (ipynb + html)")
     s.add_argument("--out", default="build/notebooks")
     s.add_argument("--notebooks", default="notebooks", help="folder of the notebooks to run")
+    s.add_argument("--url", dest="notebook_url", default=None,
+                   help="run the notebooks against this database (default: each notebook's own)")
     return p
 
 
@@ -240,8 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     url = args.url if args.url is not None else default_url()  # --url "" is an error
-    if args.command == "notebooks" and args.url is None:
-        url = None
+    if args.command == "notebooks":
+        url = args.notebook_url if args.notebook_url is not None else args.url
     try:
         return _COMMANDS[args.command](url, args)
     except ShopmigError as exc:
