@@ -379,6 +379,12 @@ def _run_step(
             raise
 
 
+_JOINED_NOTE = (
+    "ran inside the transaction already open on your connection: nothing is kept until you "
+    "commit it (conn.commit()); a rollback or closing the connection undoes this step"
+)
+
+
 def _require_versioned(conn: Connection) -> str | None:
     current = current_revision(conn)
     if current is None:
@@ -420,7 +426,8 @@ def _migrate(
                 _settle(conn, external)
                 applied.append(
                     AppliedStep(rev, direction, before, after,
-                                round(time.perf_counter() - started, 4), attempts)
+                                round(time.perf_counter() - started, 4), attempts,
+                                [_JOINED_NOTE] if external else [])
                 )
         finally:
             with contextlib.suppress(DBAPIError):

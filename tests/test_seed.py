@@ -89,8 +89,9 @@ def test_upgrade_joins_the_callers_open_transaction() -> None:
             conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()  # autobegins
             assert conn.in_transaction()
             shopmig.adopt(conn)
-            shopmig.upgrade(conn, "+1")
+            [applied] = shopmig.upgrade(conn, "+1")
             assert conn.in_transaction()
+            assert any("commit" in note for note in applied.notes)  # the caller is told
             assert shopmig.current_revision(conn) == REVS[1]
             conn.rollback()
             assert shopmig.current_revision(conn) is None
