@@ -11,13 +11,13 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers import sqlite_exec
 
 import shopmig
 from shopmig.cli import main
@@ -44,11 +44,6 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def sqlite_exec(path: Path, *statements: str) -> None:
-    with sqlite3.connect(path) as raw:
-        for statement in statements:
-            raw.execute(statement)
-    raw.close()
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from helpers import execute
 from pandas.testing import assert_frame_equal
 
 import shopmig
@@ -16,14 +17,6 @@ HEAD = REVS[-1]
 METHOD = {"sqlite": "sqlite-backup", "postgresql": "template", "mariadb": "show-create-table"}
 
 
-def execute(url: str, *statements: str) -> None:
-    engine = shopmig.open_engine(url, must_exist=False)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
 
 
 def add_child_table(url: str) -> None:
@@ -208,6 +201,7 @@ def test_require_copy(db_url: str, backend: str, make_url) -> None:  # type: ign
         db_url,
         "CREATE TABLE orders (order_id VARCHAR(36) NOT NULL PRIMARY KEY, amount FLOAT)",
         "INSERT INTO orders VALUES ('A', 1.5)",
+        must_exist=False,  # the SQLite file is created here
     )
     if backend == "sqlite":
         shopmig.require_copy(db_url, "migrate")  # the user's own scratch file passes

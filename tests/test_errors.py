@@ -4,12 +4,12 @@ problem and the fix, no password anywhere in the output, and the database left u
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers import sqlite_exec
 from sqlalchemy.exc import OperationalError
 
 import shopmig
@@ -54,12 +54,6 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def sqlite_exec(path: Path, *statements: str) -> None:
-    raw = sqlite3.connect(path)
-    with raw:
-        for statement in statements:
-            raw.execute(statement)
-    raw.close()
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from helpers import execute
 from pandas.testing import assert_frame_equal
 
 import shopmig
@@ -101,15 +102,6 @@ def assert_shape(source, revision: str, backend: str) -> None:  # type: ignore[n
             assert validated is None
 
 
-def execute(url: str, *statements: str) -> None:
-    """Run raw SQL in one transaction on a plain engine (driver errors stay SQLAlchemy's)."""
-    engine = shopmig.open_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
 
 
 def has_version_table(source) -> bool:  # type: ignore[no-untyped-def]

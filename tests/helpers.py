@@ -1,0 +1,28 @@
+"""Small helpers shared by the test modules (raw SQL for setting up or damaging a database)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import shopmig
+
+
+def execute(url: str, *statements: str, must_exist: bool = True) -> None:
+    """Run raw SQL in one transaction on a plain engine (driver errors stay SQLAlchemy's)."""
+    engine = shopmig.open_engine(url, must_exist=must_exist)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def sqlite_exec(path: Path, *statements: str) -> None:
+    """Run raw SQL on a SQLite file with the sqlite3 module only (no shopmig involved)."""
+    raw = sqlite3.connect(path)
+    with raw:
+        for statement in statements:
+            raw.execute(statement)
+    raw.close()
