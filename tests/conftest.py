@@ -117,3 +117,10 @@ def demo_url(db_url) -> str:  # type: ignore[no-untyped-def]
 def sqlite_url(make_url) -> str:  # type: ignore[no-untyped-def]
     """A file-backed SQLite URL in tmp_path (file not created yet)."""
     return make_url("sqlite")
+
+
+@pytest.fixture
+def clean_cwd(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Run in an empty folder with no ``SHOPMIG_DATABASE_URL`` (the CLI's default URL is local)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SHOPMIG_DATABASE_URL", raising=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -26,3 +27,8 @@ def sqlite_exec(path: Path, *statements: str) -> None:
         for statement in statements:
             raw.execute(statement)
     raw.close()
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of a file: proves a database file was not changed at all."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()

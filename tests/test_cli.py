@@ -7,7 +7,6 @@ Most tests call :func:`shopmig.cli.main` in-process; a few run ``python -m shopm
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from helpers import sqlite_exec
+from helpers import digest, sqlite_exec
 
 import shopmig
 from shopmig.cli import main
@@ -40,17 +39,10 @@ def run_json(capsys, *args: str):
     return json.loads(out)
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 
-
-@pytest.fixture(autouse=True)
-def _clean_cwd(tmp_path, monkeypatch):
-    """Every CLI test runs in its own folder with no URL in the environment."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SHOPMIG_DATABASE_URL", raising=False)
+pytestmark = pytest.mark.usefixtures("clean_cwd")
 
 
 # ------------------------------------------------------------------ URL resolution

@@ -3,13 +3,12 @@ problem and the fix, no password anywhere in the output, and the database left u
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from helpers import sqlite_exec
+from helpers import digest, sqlite_exec
 from sqlalchemy.exc import OperationalError
 
 import shopmig
@@ -50,16 +49,10 @@ def assert_error(capsys, args: list[str], *needles: str) -> str:
     return lines[0]
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 
-
-@pytest.fixture(autouse=True)
-def _clean_cwd(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SHOPMIG_DATABASE_URL", raising=False)
+pytestmark = pytest.mark.usefixtures("clean_cwd")
 
 
 @pytest.fixture
