@@ -32,3 +32,14 @@ def sqlite_exec(path: Path, *statements: str) -> None:
 def digest(path: Path) -> str:
     """SHA-256 of a file: proves a database file was not changed at all."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def plain_server_shop(url: str) -> None:
+    """A server database with an adopted orders table that shopmig neither made nor copied."""
+    shopmig.create_database(url)
+    execute(
+        url,
+        "CREATE TABLE orders (order_id VARCHAR(36) PRIMARY KEY, amount FLOAT)",
+        "INSERT INTO orders VALUES ('P1', 12.5), ('P2', 3.0)",
+    )
+    shopmig.adopt(url)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from helpers import digest, sqlite_exec
+from helpers import digest, plain_server_shop, sqlite_exec
 
 import shopmig
 from shopmig.cli import main
@@ -422,26 +422,12 @@ def test_server_copy_upgrade_verify(server_backend, make_url, capsys) -> None:
     assert report["ok"] is False and report["examples"]["missing"] == ["ORD-0000003"]
 
 
-def _plain_shop(url: str) -> None:
-    """A server database with an orders table that shopmig neither made nor copied."""
-    shopmig.create_database(url)
-    engine = shopmig.open_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE orders (order_id VARCHAR(36) PRIMARY KEY, "
-                                 "amount FLOAT)"))
-            conn.execute(sa.text("INSERT INTO orders VALUES ('P1', 12.5), ('P2', 3.0)"))
-    finally:
-        engine.dispose()
-    shopmig.adopt(url)
-
-
 @pytest.mark.server
 @pytest.mark.parametrize("command", ["upgrade", "downgrade"])
 def test_server_refuses_a_database_that_is_not_a_copy(server_backend, make_url, capsys,
                                                       command) -> None:
     url = make_url(server_backend)
-    _plain_shop(url)
+    plain_server_shop(url)
     if command == "downgrade":
         shopmig.upgrade(url, "+1")
     state = _state(url)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from helpers import digest, sqlite_exec
+from helpers import digest, plain_server_shop, sqlite_exec
 from sqlalchemy.exc import OperationalError
 
 import shopmig
@@ -318,16 +318,7 @@ def test_bad_lock_timeout(capsys, shop, value) -> None:
 def test_upgrade_refuses_a_server_database_that_is_not_a_copy(server_backend, make_url,
                                                                capsys) -> None:
     url = make_url(server_backend)
-    shopmig.create_database(url)
-    engine = shopmig.open_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE orders (order_id VARCHAR(36) PRIMARY KEY, "
-                                 "amount FLOAT)"))
-            conn.execute(sa.text("INSERT INTO orders VALUES ('P1', 1.5)"))
-    finally:
-        engine.dispose()
-    shopmig.adopt(url)
+    plain_server_shop(url)
     state = (shopmig.current_revision(url), shopmig.describe_table(url).to_dict("records"))
     for target in ("+1", "head"):
         assert_error(capsys, ["--url", url, "upgrade", target],
