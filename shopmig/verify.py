@@ -9,15 +9,20 @@ columns the migration added, for example that every pre-existing order has
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from tqdm.auto import tqdm
 
-from shopmig import steps
+from shopmig import compare, steps
 from shopmig.db import Source, mask_url, reading, use_connection
 from shopmig.errors import (
     InvalidArgumentError,
@@ -27,6 +32,10 @@ from shopmig.errors import (
 )
 
 DIFF_COLUMNS = ["kind", "key", "column", "before", "after"]
+CHANGED_COLUMNS = ["key", "column", "before", "after"]
+FAILURE_COLUMNS = ["key", "column", "expected", "actual"]
+SEGMENT_COLUMNS = ["lo", "hi", "rows_before", "missing", "unexpected", "changed",
+                   "expectation_failures"]
 
 
 def snapshot(
@@ -75,6 +84,8 @@ class VerifyResult:
     columns_added: list[str] = field(default_factory=list)
     columns_removed: list[str] = field(default_factory=list)
     expectations: dict[str, Any] = field(default_factory=dict)
+    method: str = "pandas"
+    segments: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SEGMENT_COLUMNS))
 
     @property
     def ok(self) -> bool:
@@ -129,6 +140,7 @@ class VerifyResult:
         """Plain-data summary (the CLI's ``verify --json``): ``ok``, counts and example keys."""
         return {
             "ok": self.ok,
+            "method": self.method,
             "table": self.table,
             "key": self.key,
             **self.counts,
@@ -187,12 +199,26 @@ def _as_frame(side: str, data: pd.DataFrame | Source, table: str, key: str) -> p
     return frame
 
 
-def _differs(a: pd.Series, b: pd.Series) -> pd.Series:
-    """Element-wise "not equal", where NULL equals NULL and NULL differs from any value."""
+def _differs(a: pd.Series, b: pd.Series, rtol: float | None = None) -> pd.Series:
+    """Element-wise "not equal", where NULL equals NULL and NULL differs from any value.
+
+    Floats are equal within ``rtol`` (relative), so the same amount read through two drivers
+    or stored at the database's precision compares equal.
+    """
     a_na, b_na = a.isna(), b.isna()
     both = ~a_na & ~b_na
     unequal = pd.Series(False, index=a.index)
-    unequal[both] = (a[both].astype(object) != b[both].astype(object)).to_numpy()
+    av, bv = a[both].to_numpy(), b[both].to_numpy()
+    floats = rtol is not None and (
+        pd.api.types.is_float_dtype(a.dtype) or pd.api.types.is_float_dtype(b.dtype)
+    )
+    if floats and len(av):
+        try:
+            unequal[both] = ~compare.float_close(av, bv, rtol)
+        except (TypeError, ValueError):
+            floats = False
+    if not floats:
+        unequal[both] = (av.astype(object) != bv.astype(object))
     return unequal | (a_na ^ b_na)
 
 
@@ -204,6 +230,105 @@ def _matches(values: pd.Series, expected: Any) -> pd.Series:
     return values.notna() & (values.astype(object) == expected)
 
 
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=list(columns))
+
+
+def _sorted(frames: list[pd.DataFrame], columns: Sequence[str], by: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return _empty(columns)
+    return pd.concat(frames, ignore_index=True).sort_values(by, kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _compare(
+    b: pd.DataFrame, a: pd.DataFrame, key: str, shared: Sequence[str],
+    rtol: Mapping[str, float], expect: Mapping[str, Any] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Compare two frames by ``key``: (missing, unexpected, changed, expectation failures)."""
+    merged = b.merge(a, on=key, how="outer", suffixes=("__b", "__a"), indicator=True, sort=True)
+    missing = b[b[key].isin(merged.loc[merged["_merge"] == "left_only", key])]
+    unexpected = a[a[key].isin(merged.loc[merged["_merge"] == "right_only", key])]
+    both = merged[merged["_merge"] == "both"].reset_index(drop=True)
+    changes = []
+    for col in shared:
+        left, right = both[f"{col}__b"], both[f"{col}__a"]
+        mask = _differs(left, right, rtol.get(col)).to_numpy()
+        if mask.any():
+            changes.append(pd.DataFrame({"key": both[key][mask].to_numpy(), "column": col,
+                                         "before": left[mask].astype(object).to_numpy(),
+                                         "after": right[mask].astype(object).to_numpy()}))
+    failures = []
+    for col, value in (expect or {}).items():
+        values = both[col if col not in b.columns else f"{col}__a"]
+        bad = ~_matches(values, value).to_numpy()
+        if bad.any():
+            failures.append(pd.DataFrame({"key": both[key][bad].to_numpy(), "column": col,
+                                          "expected": value,
+                                          "actual": values[bad].astype(object).to_numpy()}))
+    return (
+        missing.reset_index(drop=True),
+        unexpected.reset_index(drop=True),
+        _sorted(changes, CHANGED_COLUMNS, ["key", "column"]),
+        _sorted(failures, FAILURE_COLUMNS, ["key", "column"]),
+    )
+
+
+def _segments_frame(segments: Sequence[compare.Segment], result_keys: Mapping[str, Sequence[Any]]
+                    ) -> pd.DataFrame:
+    """Per before-key segment: its first and last key, rows, and each kind of difference."""
+    frame = pd.DataFrame({
+        "lo": [s.lo for s in segments], "hi": [s.hi for s in segments],
+        "rows_before": [s.rows_before for s in segments],
+    })
+    his = [s.hi for s in segments]
+    for kind, keys in result_keys.items():
+        counts = np.zeros(max(len(segments), 1), dtype=int)
+        for k in keys:
+            try:
+                i = bisect.bisect_left(his, k)
+            except TypeError:
+                i = len(his) - 1
+            counts[min(i, max(len(segments) - 1, 0))] += 1
+        frame[kind] = counts[: len(segments)] if segments else []
+    if not segments and any(len(k) for k in result_keys.values()):
+        frame = pd.DataFrame([{"lo": None, "hi": None, "rows_before": 0,
+                               **{kind: len(keys) for kind, keys in result_keys.items()}}])
+    return frame
+
+
+def _pandas_segments(b: pd.DataFrame, key: str, rows: int) -> list[compare.Segment]:
+    keys = b[key].tolist()
+    return [compare.Segment(keys[i], keys[min(i + rows, len(keys)) - 1],
+                            min(rows, len(keys) - i)) for i in range(0, len(keys), rows)]
+
+
+METHODS = ("auto", "pandas", "stream", "checksum", "sqlite-join")
+
+
+def _pick_method(method: str, before: Any, after: Any) -> str:
+    if method not in METHODS:
+        raise InvalidArgumentError("method", method, "one of " + ", ".join(METHODS))
+    frames = isinstance(before, pd.DataFrame) or isinstance(after, pd.DataFrame)
+    if frames:
+        if method not in ("auto", "pandas"):
+            raise InvalidArgumentError("method", method,
+                                       "'pandas' (or 'auto') when a side is a DataFrame")
+        return "pandas"
+    if method != "auto":
+        return method
+    fam = {d: ("mysql" if d in ("mysql", "mariadb") else d)
+           for d in (before.dialect.name, after.dialect.name)}
+    b, a = fam[before.dialect.name], fam[after.dialect.name]
+    if b == a and b in ("postgresql", "mysql"):
+        return "checksum"
+    if compare.sqlite_join_possible(before, after):
+        return "sqlite-join"
+    return "stream"
+
+
 def verify(
     before: pd.DataFrame | Source,
     after: pd.DataFrame | Source,
@@ -211,64 +336,216 @@ def verify(
     table: str = steps.TABLE,
     key: str = steps.KEY,
     expect: Mapping[str, Any] | None = None,
+    method: str = "auto",
+    chunk_rows: int = 50_000,
+    key_range: tuple[Any, Any] | None = None,
+    sample: float | None = None,
+    seed: int = 0,
+    float_rtol: float | None = None,
+    progress: bool = False,
 ) -> VerifyResult:
     """Compare ``before`` and ``after`` row by row on ``key``.
 
     Each side is a DataFrame (for example from :func:`snapshot`) or a database. Columns present
-    on both sides are compared value by value (NULL equals NULL); columns only in *after* are
-    checked against ``expect`` (``{"status": "pending"}``) for every row that existed before.
-    Raises :class:`~shopmig.errors.KeyColumnError` or :class:`~shopmig.errors.KeyNotUniqueError`
-    when rows cannot be matched by ``key``.
+    on both sides are compared value by value (NULL equals NULL; floats within the column's
+    precision: ``float_rtol``, default 1e-12 relative for doubles and 1e-6 when either side stores
+    single precision); columns only in *after* are checked against ``expect``
+    (``{"status": "pending"}``) for every row that existed before. Keys are compared exactly
+    (case and trailing spaces count).
+
+    ``method`` picks the engine (see :mod:`shopmig.compare`): ``auto`` uses ``checksum`` for two
+    PostgreSQL or two MariaDB/MySQL databases, ``sqlite-join`` for two SQLite databases (one a
+    file), ``stream`` otherwise (any two databases, e.g. a SQLite copy vs a PostgreSQL source)
+    and ``pandas`` when a side is a DataFrame. Only ``chunk_rows`` rows per side are held at once
+    by the streaming engines, so memory is bounded by it, not by the table.
+
+    ``key_range=(lo, hi)`` compares only keys in that inclusive range; ``sample=0.1`` compares a
+    seeded tenth of the key segments (a quick look: counts cover only those segments).
+    ``progress=True`` shows a tqdm bar. Raises :class:`~shopmig.errors.KeyColumnError` or
+    :class:`~shopmig.errors.KeyNotUniqueError` when rows cannot be matched by ``key``.
     """
+    for name, value in (("chunk_rows", chunk_rows),):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(name, value, "a whole number of 1 or more")
+    if sample is not None and not (isinstance(sample, int | float) and 0 < sample <= 1):
+        raise InvalidArgumentError("sample", sample, "a fraction in (0, 1]")
+    expect = dict(expect or {})
+    with contextlib.ExitStack() as stack:
+        b_src = before if isinstance(before, pd.DataFrame) else stack.enter_context(
+            use_connection(before))
+        a_src = after if isinstance(after, pd.DataFrame) else stack.enter_context(
+            use_connection(after))
+        for conn in (b_src, a_src):
+            if not isinstance(conn, pd.DataFrame):
+                stack.enter_context(reading(conn))
+        engine = _pick_method(method, b_src, a_src)
+        if engine == "pandas":
+            return _verify_frames(b_src, a_src, table, key, expect, chunk_rows, key_range,
+                                  sample, seed, float_rtol)
+        return _verify_databases(engine, b_src, a_src, table, key, expect, chunk_rows,
+                                 key_range, sample, seed, float_rtol, progress)
+
+
+def _verify_frames(before: Any, after: Any, table: str, key: str, expect: dict[str, Any],
+                   chunk_rows: int, key_range: tuple[Any, Any] | None, sample: float | None,
+                   seed: int, float_rtol: float | None) -> VerifyResult:
     b = _as_frame("before", before, table, key)
     a = _as_frame("after", after, table, key)
-    expect = dict(expect or {})
     for col in expect:
         if col not in a.columns:
             raise InvalidArgumentError(
                 "expect", col, f"a column of the after table {list(a.columns)}"
             )
+    if key_range:
+        lo, hi = key_range
+        b = b[(b[key] >= lo if lo is not None else True) & (b[key] <= hi if hi is not None
+                                                             else True)]
+        a = a[(a[key] >= lo if lo is not None else True) & (a[key] <= hi if hi is not None
+                                                             else True)]
+    b = b.sort_values(key, kind="stable").reset_index(drop=True)
+    segments = _pandas_segments(b, key, chunk_rows)
+    if sample is not None and sample < 1:
+        chosen = compare.choose_segments(sample, seed)
+        keep = [s for i, s in enumerate(segments) if chosen(i)]
+        b, a = _restrict(b, a, key, segments, chosen)
+        segments = keep
     shared = [c for c in b.columns if c in a.columns and c != key]
-    merged = b.merge(a, on=key, how="outer", suffixes=("__b", "__a"), indicator=True, sort=True)
-    missing = b[b[key].isin(merged.loc[merged["_merge"] == "left_only", key])]
-    unexpected = a[a[key].isin(merged.loc[merged["_merge"] == "right_only", key])]
-    both = merged[merged["_merge"] == "both"]
-    changes = []
-    for col in shared:
-        left = both[f"{col}__b"]
-        right = both[f"{col}__a"]
-        mask = _differs(left.reset_index(drop=True), right.reset_index(drop=True)).to_numpy()
-        if mask.any():
-            changes.append(pd.DataFrame({"key": both[key][mask].to_numpy(), "column": col,
-                                         "before": left[mask].astype(object).to_numpy(),
-                                         "after": right[mask].astype(object).to_numpy()}))
-    changed = (pd.concat(changes, ignore_index=True).sort_values(["key", "column"])
-               .reset_index(drop=True) if changes
-               else pd.DataFrame(columns=["key", "column", "before", "after"]))
-    failures = []
-    for col, value in expect.items():
-        values = both[col if col not in b.columns else f"{col}__a"].reset_index(drop=True)
-        bad = ~_matches(values, value).to_numpy()
-        if bad.any():
-            failures.append(pd.DataFrame({"key": both[key][bad].to_numpy(), "column": col,
-                                          "expected": value,
-                                          "actual": values[bad].astype(object).to_numpy()}))
-    expectation_failures = (
-        pd.concat(failures, ignore_index=True).sort_values(["key", "column"])
-        .reset_index(drop=True) if failures
-        else pd.DataFrame(columns=["key", "column", "expected", "actual"])
+    rtol = {c: float_rtol if float_rtol is not None else compare.DOUBLE_RTOL for c in shared}
+    missing, unexpected, changed, failures = _compare(b, a, key, shared, rtol, expect)
+    return _result(table, key, len(b), len(a), missing, unexpected, changed, failures,
+                   list(b.columns), list(a.columns), expect, "pandas", segments)
+
+
+def _restrict(b: pd.DataFrame, a: pd.DataFrame, key: str, segments: list[compare.Segment],
+              chosen: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    his = [s.hi for s in segments]
+
+    def index(k: Any) -> int:
+        return min(bisect.bisect_left(his, k), len(his) - 1) if his else 0
+
+    return (b[[chosen(index(k)) for k in b[key]]], a[[chosen(index(k)) for k in a[key]]])
+
+
+def _verify_databases(engine: str, before: Connection, after: Connection, table: str, key: str,
+                      expect: dict[str, Any], chunk_rows: int,
+                      key_range: tuple[Any, Any] | None, sample: float | None, seed: int,
+                      float_rtol: float | None, progress: bool) -> VerifyResult:
+    b_side = compare.open_side("before", before, table, key)
+    a_side = compare.open_side("after", after, table, key)
+    b_cols = [c.name for c in b_side.table.columns]
+    a_cols = [c.name for c in a_side.table.columns]
+    for col in expect:
+        if col not in a_cols:
+            raise InvalidArgumentError("expect", col, f"a column of the after table {a_cols}")
+    shared = [c for c in b_cols if c in a_cols and c != key]
+    rtol = {c: float_rtol if float_rtol is not None else compare.column_rtol(b_side, a_side, c)
+            for c in shared}
+    chosen = compare.choose_segments(sample, seed)
+    bar = tqdm(total=None, unit="rows", desc="verify", disable=not progress, leave=False)
+    try:
+        if engine == "stream":
+            collected = _collect_stream(b_side, a_side, b_cols, a_cols, shared, rtol, expect,
+                                        chunk_rows, key_range, chosen, bar.update)
+        else:
+            for side in (b_side, a_side):
+                compare.check_unique(side)
+            if engine == "checksum":
+                collected = compare.checksum_engine(
+                    b_side, a_side, shared=shared, before_cols=b_cols, after_cols=a_cols,
+                    segment_rows=max(chunk_rows // 5, 1), leaf_rows=max(chunk_rows // 50, 1),
+                    key_range=key_range, chosen=chosen, on_rows=bar.update)
+            elif engine == "sqlite-join":
+                collected = _collect_sqlite_join(b_side, a_side, b_cols, a_cols, shared,
+                                                 chunk_rows, key_range, chosen)
+            else:
+                raise InvalidArgumentError("method", engine, "one of " + ", ".join(METHODS))
+            collected.expectation_failures = compare.sql_expectation_failures(
+                b_side, a_side, expect, key_range,
+                keep=None if sample is None else _segment_filter(collected.segments, chosen))
+    finally:
+        bar.close()
+    missing, unexpected, changed, _ = _compare(
+        collected.before_rows, collected.after_rows, key, shared, rtol, None)
+    failures = _sorted([collected.expectation_failures], FAILURE_COLUMNS, ["key", "column"])
+    segments = collected.segments
+    if sample is not None and sample < 1:
+        segments = [s for i, s in enumerate(segments) if chosen(i)]
+    return _result(table, key, collected.rows_before, collected.rows_after, missing, unexpected,
+                   changed, failures, b_cols, a_cols, expect, engine, segments)
+
+
+def _segment_filter(segments: list[compare.Segment], chosen: Any) -> Any:
+    his = [s.hi for s in segments]
+
+    def keep(k: Any) -> bool:
+        return bool(chosen(min(bisect.bisect_left(his, k), max(len(his) - 1, 0))))
+
+    return keep
+
+
+def _collect_stream(b_side: compare.Side, a_side: compare.Side, b_cols: list[str],
+                    a_cols: list[str], shared: list[str], rtol: dict[str, float],
+                    expect: dict[str, Any], chunk_rows: int,
+                    key_range: tuple[Any, Any] | None, chosen: Any,
+                    on_rows: Any) -> compare.Collected:
+    key = b_side.key.name
+    window = {"index": -1}
+
+    def compare_window(wb: pd.DataFrame, wa: pd.DataFrame) -> tuple[Any, Any, Any]:
+        if len(wb):
+            window["index"] += 1
+        if not chosen(max(window["index"], 0)):
+            return wb.iloc[0:0], wa.iloc[0:0], _empty(FAILURE_COLUMNS)
+        missing, unexpected, changed, failures = _compare(wb, wa, key, shared, rtol, expect)
+        keys = set(missing[key]) | set(unexpected[key]) | set(changed["key"])
+        return wb[wb[key].isin(keys)], wa[wa[key].isin(keys)], failures
+
+    collected = compare.stream_engine(
+        b_side, a_side, compare=compare_window, before_cols=b_cols, after_cols=a_cols,
+        chunk_rows=chunk_rows, key_range=key_range, on_rows=on_rows)
+    return collected
+
+
+def _collect_sqlite_join(b_side: compare.Side, a_side: compare.Side, b_cols: list[str],
+                         a_cols: list[str], shared: list[str], chunk_rows: int,
+                         key_range: tuple[Any, Any] | None, chosen: Any) -> compare.Collected:
+    segments = compare.key_segments(b_side, max(chunk_rows // 5, 1), key_range)
+    rows_before = sum(s.rows_before for s in segments)
+    rows_after = compare.count_rows(a_side, key_range)
+    with compare.attached(b_side, a_side) as (jb, ja):
+        keys = compare.sqlite_join_keys(jb, ja, shared, key_range)
+    keep = _segment_filter(segments, chosen)
+    keys = [k for k in keys if keep(k)]
+    return compare.Collected(
+        rows_before=rows_before, rows_after=rows_after,
+        before_rows=compare.fetch_keys(b_side, b_cols, keys),
+        after_rows=compare.fetch_keys(a_side, a_cols, keys),
+        expectation_failures=_empty(FAILURE_COLUMNS), segments=segments,
     )
+
+
+def _result(table: str, key: str, rows_before: int, rows_after: int, missing: pd.DataFrame,
+            unexpected: pd.DataFrame, changed: pd.DataFrame, failures: pd.DataFrame,
+            b_cols: list[str], a_cols: list[str], expect: dict[str, Any], method: str,
+            segments: Sequence[compare.Segment]) -> VerifyResult:
+    missing = missing.sort_values(key, kind="stable").reset_index(drop=True)
+    unexpected = unexpected.sort_values(key, kind="stable").reset_index(drop=True)
+    keys = {"missing": missing[key].tolist(), "unexpected": unexpected[key].tolist(),
+            "changed": list(dict.fromkeys(changed["key"].tolist())),
+            "expectation_failures": list(dict.fromkeys(failures["key"].tolist()))}
     return VerifyResult(
         table=table,
         key=key,
-        rows_before=len(b),
-        rows_after=len(a),
-        missing=missing.reset_index(drop=True),
-        unexpected=unexpected.reset_index(drop=True),
+        rows_before=rows_before,
+        rows_after=rows_after,
+        missing=missing,
+        unexpected=unexpected,
         changed=changed,
-        expectation_failures=expectation_failures,
-        columns_compared=shared,
-        columns_added=[c for c in a.columns if c not in b.columns],
-        columns_removed=[c for c in b.columns if c not in a.columns],
+        expectation_failures=failures,
+        columns_compared=[c for c in b_cols if c in a_cols and c != key],
+        columns_added=[c for c in a_cols if c not in b_cols],
+        columns_removed=[c for c in b_cols if c not in a_cols],
         expectations=expect,
+        method=method,
+        segments=_segments_frame(segments, keys),
     )
