@@ -24,7 +24,7 @@ import bisect
 import contextlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -324,143 +324,152 @@ def _merge_small_segments(segments: list[Segment], target: int) -> list[Segment]
 # ------------------------------------------------------------------ checksum: server-side hashes
 
 
-def row_hash(side: Side, columns: Sequence[str]) -> sa.ColumnElement[Any]:
-    """A per-row hash over ``columns`` computed by the server (same dialect on both sides)."""
-    parts = [sa.func.coalesce(sa.cast(side.col(c), sa.Text), NULL_MARK) for c in columns]
-    text = sa.func.concat_ws(SEP, *parts)
+def _column_hash(side: Side, column: str) -> sa.ColumnElement[Any]:
+    """A 64-bit (PostgreSQL) or 32-bit (MariaDB/MySQL) hash of one column, NULL-safe."""
+    col = side.col(column)
+    typ = col.type
     if side.dialect == "postgresql":
-        return sa.cast(sa.func.hashtext(text), sa.BigInteger)
-    return sa.func.crc32(text)
+        if isinstance(typ, sa.Float | sa.Numeric) and not isinstance(typ, sa.Integer):
+            h = sa.func.hashfloat8extended(sa.cast(col, sa.Double), 0)
+        elif isinstance(typ, sa.Integer):
+            h = sa.func.hashint8extended(sa.cast(col, sa.BigInteger), 0)
+        else:
+            h = sa.func.hashtextextended(sa.cast(col, sa.Text), 0)
+        return sa.func.coalesce(h, sa.literal(7919, sa.BigInteger))
+    return sa.func.coalesce(sa.func.crc32(col), sa.literal(7919))
 
 
-def _walk(side: Side, columns: Sequence[str], lo: Any, hi: Any, rows: int, first: bool,
-          key_range: tuple[Any, Any] | None) -> Iterator[tuple[Any, Any, int, Any]]:
-    """Keyset-walk ``side`` in (lo, hi] (lo inclusive when ``first``), ``rows`` keys at a time;
-    yield (first key, last key, row count, hash sum) per segment."""
-    h = row_hash(side, columns)
-    inclusive = first
-    while True:
-        conds = [*_in_range(side, key_range)]
-        if lo is not None:
-            conds.append(side.key >= lo if inclusive else side.key > lo)
-        if hi is not None:
-            conds.append(side.key <= hi)
-        inner = (sa.select(side.key.label("k"), h.label("h")).where(*conds)
-                 .order_by(side.key).limit(rows).subquery())
-        got = side.execute(sa.select(sa.func.min(inner.c.k), sa.func.max(inner.c.k),
-                                     sa.func.count(), sa.func.sum(inner.c.h))).one()
-        if not got[2]:
-            return
-        yield got[0], got[1], int(got[2]), got[3]
-        if got[2] < rows:
-            return
-        lo, inclusive = got[1], False
+def row_hash(side: Side, columns: Sequence[str]) -> sa.ColumnElement[Any]:
+    """A per-row hash over ``columns`` computed by the server (same dialect on both sides):
+    the column hashes, each shifted by its position, XORed together."""
+    out: sa.ColumnElement[Any] | None = None
+    for i, column in enumerate(columns):
+        h = _column_hash(side, column)
+        h = h.op("<<")(sa.literal_column(str(int(i)))) if i else h
+        out = h if out is None else out.op("#" if side.dialect == "postgresql" else "^")(h)
+    assert out is not None
+    return out
 
 
-def _range_sum(side: Side, columns: Sequence[str], lo: Any, hi: Any, lo_inclusive: bool,
-               key_range: tuple[Any, Any] | None) -> tuple[int, Any]:
-    conds = [*_in_range(side, key_range)]
-    if lo is not None:
-        conds.append(side.key >= lo if lo_inclusive else side.key > lo)
-    if hi is not None:
-        conds.append(side.key <= hi)
-    got = side.execute(sa.select(sa.func.count(), sa.func.sum(row_hash(side, columns)))
-                       .where(*conds)).one()
+def _bucket(side: Side, buckets: int) -> sa.ColumnElement[Any]:
+    """Which of ``buckets`` (a power of two) hash buckets a row's key falls in."""
+    if side.dialect == "postgresql":
+        h = sa.func.hashtext(sa.cast(side.key, sa.Text))
+    else:
+        h = sa.func.crc32(side.key)
+    return h.op("&")(sa.literal_column(str(int(buckets - 1))))
+
+
+def _totals(side: Side, columns: Sequence[str], key_range: tuple[Any, Any] | None
+            ) -> tuple[int, Any]:
+    stmt = sa.select(sa.func.count(), sa.func.sum(row_hash(side, columns))).select_from(
+        side.table).where(*_in_range(side, key_range))
+    got = side.execute(stmt).one()
     return int(got[0]), got[1]
 
 
-def _fetch_range(side: Side, columns: Sequence[str], lo: Any, hi: Any, lo_inclusive: bool,
+def _bucket_totals(side: Side, columns: Sequence[str], buckets: int,
+                   key_range: tuple[Any, Any] | None) -> dict[int, tuple[int, Any]]:
+    b = _bucket(side, buckets).label("b")
+    stmt = (sa.select(b, sa.func.count(), sa.func.sum(row_hash(side, columns)))
+            .select_from(side.table).where(*_in_range(side, key_range)).group_by(b))
+    return {int(r[0]): (int(r[1]), r[2]) for r in side.execute(stmt)}
+
+
+def _bucket_rows(side: Side, columns: Sequence[str], buckets: int, wanted: Sequence[int],
                  key_range: tuple[Any, Any] | None) -> pd.DataFrame:
-    conds = [*_in_range(side, key_range)]
-    if lo is not None:
-        conds.append(side.key >= lo if lo_inclusive else side.key > lo)
-    if hi is not None:
-        conds.append(side.key <= hi)
-    rows = side.execute(sa.select(*(side.col(c) for c in columns)).where(*conds)).all()
-    return pd.DataFrame(rows, columns=list(columns))
+    """(key, row hash) of every row in the ``wanted`` buckets."""
+    b = _bucket(side, buckets)
+    frames = []
+    for start in range(0, len(wanted), IN_BATCH):
+        batch = list(wanted[start : start + IN_BATCH])
+        stmt = (sa.select(side.key, row_hash(side, columns)).select_from(side.table)
+                .where(b.in_(batch), *_in_range(side, key_range)))
+        frames.append(pd.DataFrame(side.execute(stmt).all(), columns=["key", "h"]))
+    return _concat(frames, ["key", "h"])
+
+
+def sampled_segments(side: Side, rows: int, key_range: tuple[Any, Any] | None,
+                      count: int = 100, sample_keys: int = 5_000) -> list[Segment]:
+    """About ``count`` key segments of ``side`` with row counts estimated from a key sample."""
+    if rows <= 0:
+        return []
+    step = 1
+    while step * 2 * sample_keys <= rows:
+        step *= 2
+    stmt = sa.select(side.key).select_from(side.table).where(*_in_range(side, key_range))
+    if step > 1 and side.dialect == "sqlite":
+        stmt = stmt.where(sa.literal_column("rowid") % step == 0)
+    elif step > 1:
+        stmt = stmt.where(_bucket(side, step) == 0)
+    try:
+        keys = sorted(r[0] for r in side.execute(stmt))
+    except sa.exc.OperationalError:  # a WITHOUT ROWID table: walk the key index instead
+        side.conn.rollback()
+        return key_segments(side, max(1, rows // count), key_range)
+    if not keys:
+        return [Segment(None, None, rows)]
+    per = max(1, len(keys) // count)
+    cuts = keys[per - 1 :: per]
+    if cuts[-1] != keys[-1]:
+        cuts.append(keys[-1])
+    out, lo = [], keys[0]
+    for i, hi in enumerate(cuts):
+        n = bisect.bisect_right(keys, hi) - (bisect.bisect_right(keys, cuts[i - 1]) if i else 0)
+        out.append(Segment(lo, hi, round(n * rows / len(keys))))
+        lo = hi
+    return out
 
 
 def checksum_engine(
     before: Side, after: Side, *, shared: Sequence[str], before_cols: Sequence[str],
-    after_cols: Sequence[str], segment_rows: int, leaf_rows: int,
-    key_range: tuple[Any, Any] | None, chosen: Callable[[int], bool],
-    on_rows: Callable[[int], None] | None = None,
+    after_cols: Sequence[str], bucket_rows: int, key_range: tuple[Any, Any] | None,
+    chosen: Callable[[int], bool], sampled: bool,
 ) -> Collected:
-    """Compare per-segment counts and hash sums; bisect the segments that differ."""
-    hash_cols = [before.key.name, *shared]
-    segments: list[Segment] = []
-    differing: list[tuple[Any, Any, bool, int]] = []  # (lo, hi, lo_inclusive, rows)
-    rows_before = rows_after = 0
-    prev_hi: Any = None
-    pool = ThreadPoolExecutor(max_workers=1)  # the after side runs beside the before walk
-    pending: list[tuple[Future[tuple[int, Any]], Any, Any, bool, int, int, Any]] = []
-    try:
-        for index, (first, last, count, total) in enumerate(
-            _walk(before, hash_cols, None, None, segment_rows, True, key_range)
-        ):
-            segments.append(Segment(first, last, count))
-            if on_rows is not None:
-                on_rows(count)
-            if not chosen(index):
-                prev_hi = last
-                continue
-            lo, lo_incl = (None, True) if prev_hi is None else (prev_hi, False)
-            fut = pool.submit(_range_sum, after, hash_cols, lo, last, lo_incl, key_range)
-            pending.append((fut, lo, last, lo_incl, count, index, total))
-            prev_hi = last
-        tail = (pool.submit(_range_sum, after, hash_cols, prev_hi, None, prev_hi is None,
-                            key_range) if chosen(len(segments)) else None)
-        for fut, lo, hi, lo_incl, count, _index, total in pending:
-            a_count, a_total = fut.result()
-            rows_before += count
-            rows_after += a_count
-            if a_count != count or a_total != total:
-                differing.append((lo, hi, lo_incl, count))
-        if tail is not None:
-            t_count, _ = tail.result()
-            rows_after += t_count
-            if t_count:
-                differing.append((prev_hi, None, prev_hi is None, 0))
-    finally:
-        pool.shutdown(wait=True)
-    cand_b: list[pd.DataFrame] = []
-    cand_a: list[pd.DataFrame] = []
-    for lo, hi, lo_incl, count in differing:
-        _bisect(before, after, hash_cols, before_cols, after_cols, lo, hi, lo_incl, count,
-                segment_rows, leaf_rows, key_range, cand_b, cand_a)
-    key = before.key.name
+    """Compare the servers' row-hash sums: whole table, then per key-hash bucket, then the
+    (key, hash) pairs of the buckets that differ; fetch only the rows that differ.
+
+    Both sides run in parallel (one thread each), and nothing but counts, sums and the
+    differing buckets' keys crosses the network.
+    """
+    cols = [before.key.name, *shared]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fb, fa = (pool.submit(_totals, s, cols, key_range) for s in (before, after))
+        (nb, sb), (na, sa_) = fb.result(), fa.result()
+        key = before.key.name
+        empty = Collected(nb, na, pd.DataFrame(columns=list(before_cols)),
+                          pd.DataFrame(columns=list(after_cols)),
+                          pd.DataFrame(columns=["key", "column", "expected", "actual"]),
+                          [Segment(None, None, nb)] if nb else [])
+        if not sampled and nb == na and sb == sa_:
+            return empty
+        buckets = 1
+        while buckets * bucket_rows < max(nb, na):
+            buckets *= 2
+        fb, fa = (pool.submit(_bucket_totals, s, cols, buckets, key_range)
+                  for s in (before, after))
+        tb, ta = fb.result(), fa.result()
+        picked = [b for b in sorted(set(tb) | set(ta)) if chosen(b)]
+        if sampled:
+            nb = sum(tb.get(b, (0, 0))[0] for b in picked)
+            na = sum(ta.get(b, (0, 0))[0] for b in picked)
+        wanted = [b for b in picked if tb.get(b) != ta.get(b)]
+        if not wanted:
+            empty.rows_before, empty.rows_after = nb, na
+            return empty
+        fb, fa = (pool.submit(_bucket_rows, s, cols, buckets, wanted, key_range)
+                  for s in (before, after))
+        hb, ha = fb.result(), fa.result()
+    pairs = hb.merge(ha, on="key", how="outer", suffixes=("_b", "_a"))
+    differ = pairs[(pairs["h_b"] != pairs["h_a"]) | pairs["h_b"].isna() | pairs["h_a"].isna()]
+    keys = differ["key"].tolist()
     return Collected(
-        rows_before=rows_before, rows_after=rows_after,
-        before_rows=_dedupe(_concat(cand_b, before_cols), key),
-        after_rows=_dedupe(_concat(cand_a, after_cols), key),
+        rows_before=nb, rows_after=na,
+        before_rows=fetch_keys(before, before_cols, keys),
+        after_rows=fetch_keys(after, after_cols, keys),
         expectation_failures=pd.DataFrame(columns=["key", "column", "expected", "actual"]),
-        segments=segments,
+        segments=sampled_segments(before, nb, key_range) if key else [],
     )
-
-
-def _bisect(before: Side, after: Side, hash_cols: Sequence[str], before_cols: Sequence[str],
-            after_cols: Sequence[str], lo: Any, hi: Any, lo_incl: bool, count: int,
-            segment_rows: int, leaf_rows: int, key_range: tuple[Any, Any] | None,
-            cand_b: list[pd.DataFrame], cand_a: list[pd.DataFrame]) -> None:
-    if count <= leaf_rows or segment_rows <= leaf_rows:
-        cand_b.append(_fetch_range(before, before_cols, lo, hi, lo_incl, key_range))
-        cand_a.append(_fetch_range(after, after_cols, lo, hi, lo_incl, key_range))
-        return
-    step = max(leaf_rows, segment_rows // 10)
-    prev, prev_incl = lo, lo_incl
-    for _first, last, sub_count, total in list(
-        _walk(before, hash_cols, lo, hi, step, lo_incl, key_range)
-    ):
-        a_count, a_total = _range_sum(after, hash_cols, prev, last, prev_incl, key_range)
-        if a_count != sub_count or a_total != total:
-            _bisect(before, after, hash_cols, before_cols, after_cols, prev, last, prev_incl,
-                    sub_count, step, leaf_rows, key_range, cand_b, cand_a)
-        prev, prev_incl = last, False
-    # after rows beyond the last before key of this range (inserted rows)
-    if prev is None or hi is None or prev != hi:
-        a_count, _ = _range_sum(after, hash_cols, prev, hi, prev_incl, key_range)
-        if a_count:
-            cand_a.append(_fetch_range(after, after_cols, prev, hi, prev_incl, key_range))
 
 
 # ------------------------------------------------------------------ sqlite-join: ATTACH + FULL JOIN
@@ -478,9 +487,15 @@ def sqlite_join_possible(before: Connection, after: Connection) -> bool:
 
 
 @contextlib.contextmanager
-def attached(before: Side, after: Side) -> Iterator[tuple[Side, Side]]:
-    """ATTACH one SQLite file to the other side's connection; yield both sides on that host."""
+def attached(before: Side, after: Side, guest_url: Any = None) -> Iterator[tuple[Side, Side]]:
+    """ATTACH one SQLite file to the other side's connection; yield both sides on that host.
+
+    The host is the before side unless only the before side is a file (or ``guest_url``, the
+    after side's file, is given explicitly).
+    """
     b_path, a_path = sqlite_path(before.conn.engine.url), sqlite_path(after.conn.engine.url)
+    if guest_url is not None:
+        a_path = sqlite_path(guest_url)
     host, guest_path, guest_is_after = (before, a_path, True) if a_path else (after, b_path, False)
     if host.conn.in_transaction():  # only our own reads (sqlite_join_possible checked first)
         host.conn.rollback()
@@ -501,25 +516,72 @@ def attached(before: Side, after: Side) -> Iterator[tuple[Side, Side]]:
         raw.execute(f"DETACH DATABASE {quote(host.conn, OTHER_SCHEMA)}")
 
 
+def _range_conds(col: sa.ColumnElement[Any], lo: Any, hi: Any, lo_inclusive: bool
+                 ) -> list[sa.ColumnElement[bool]]:
+    conds = []
+    if lo is not None:
+        conds.append(col >= lo if lo_inclusive else col > lo)
+    if hi is not None:
+        conds.append(col <= hi)
+    return conds
+
+
 def sqlite_join_keys(before: Side, after: Side, shared: Sequence[str],
-                     key_range: tuple[Any, Any] | None) -> list[Any]:
-    """The keys that are missing, unexpected or differ in a shared column (one FULL JOIN)."""
+                     key_range: tuple[Any, Any] | None,
+                     part: tuple[Any, Any, bool] = (None, None, True)) -> list[Any]:
+    """The keys that are missing, unexpected or differ in a shared column, by a LEFT JOIN from
+    before plus an anti-join from after (together a FULL JOIN), within the key range ``part``
+    (lo, hi, lo_inclusive) so that parts can run in parallel."""
     b, a = before.table, after.table
     k = before.key.name
+    lo, hi, lo_incl = part
     differs = [b.c[c].is_not(a.c[c]) for c in shared]
-    join = b.join(a, b.c[k] == a.c[k], full=True)
-    conds = []
-    if key_range:
-        lo, hi = key_range
-        ck = sa.func.coalesce(b.c[k], a.c[k])
-        if lo is not None:
-            conds.append(ck >= lo)
-        if hi is not None:
-            conds.append(ck <= hi)
-    stmt = sa.select(sa.func.coalesce(b.c[k], a.c[k])).select_from(join).where(
-        sa.or_(b.c[k].is_(None), a.c[k].is_(None), *differs), *conds
-    )
-    return [r[0] for r in before.execute(stmt)]
+    left = (sa.select(b.c[k]).select_from(b.outerjoin(a, b.c[k] == a.c[k]))
+            .where(sa.or_(a.c[k].is_(None), *differs), *_in_range(before, key_range),
+                   *_range_conds(b.c[k], lo, hi, lo_incl)))
+    only_after = (sa.select(a.c[k]).where(
+        ~sa.exists().where(b.c[k] == a.c[k]), *_in_range(after, key_range),
+        *_range_conds(a.c[k], lo, hi, lo_incl)))
+    return [r[0] for r in before.execute(left)] + [r[0] for r in before.execute(only_after)]
+
+
+def split_points(side: Side, rows: int, parts: int) -> list[Any]:
+    """``parts - 1`` keys cutting ``side``'s key order into parts of about equal size."""
+    out = []
+    for i in range(1, parts):
+        stmt = (sa.select(side.key).select_from(side.table).order_by(side.key)
+                .offset(rows * i // parts).limit(1))
+        got = side.execute(stmt).first()
+        if got is not None:
+            out.append(got[0])
+    return sorted(set(out))
+
+
+def parallel_sqlite_join(before: Side, after: Side, shared: Sequence[str],
+                         key_range: tuple[Any, Any] | None, rows: int, workers: int
+                         ) -> list[Any]:
+    """:func:`sqlite_join_keys` over ``workers`` key ranges at once, each on its own connection
+    (both sides must be SQLite files; sqlite3 releases the GIL while a query runs)."""
+    from shopmig.db import open_engine
+
+    cuts = split_points(before, rows, workers)
+    bounds = [None, *cuts, None]
+    parts = [(bounds[i], bounds[i + 1], i == 0) for i in range(len(bounds) - 1)]
+    b_url, a_url = before.conn.engine.url, after.conn.engine.url
+
+    def run(part: tuple[Any, Any, bool]) -> list[Any]:
+        engine = open_engine(b_url, pooled=False)
+        try:
+            with engine.connect() as conn:
+                b_side = Side(before.name, conn, before.table, before.key, True)
+                a_side = Side(after.name, conn, after.table, after.key, True)
+                with attached(b_side, a_side, a_url) as (jb, ja):
+                    return sqlite_join_keys(jb, ja, shared, key_range, part)
+        finally:
+            engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return [k for keys in pool.map(run, parts) for k in keys]
 
 
 def key_segments(side: Side, segment_rows: int,

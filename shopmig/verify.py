@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import html
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Connection
 from tqdm.auto import tqdm
 
 from shopmig import compare, steps
-from shopmig.db import Source, mask_url, reading, use_connection
+from shopmig.db import Source, mask_url, reading, sqlite_path, use_connection
 from shopmig.errors import (
     InvalidArgumentError,
     KeyColumnError,
@@ -452,11 +453,11 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
             if engine == "checksum":
                 collected = compare.checksum_engine(
                     b_side, a_side, shared=shared, before_cols=b_cols, after_cols=a_cols,
-                    segment_rows=max(chunk_rows // 5, 1), leaf_rows=max(chunk_rows // 50, 1),
-                    key_range=key_range, chosen=chosen, on_rows=bar.update)
+                    bucket_rows=max(chunk_rows // 50, 1), key_range=key_range, chosen=chosen,
+                    sampled=sample is not None and sample < 1)
             elif engine == "sqlite-join":
                 collected = _collect_sqlite_join(b_side, a_side, b_cols, a_cols, shared,
-                                                 chunk_rows, key_range, chosen)
+                                                 chunk_rows, key_range, chosen, sample)
             else:
                 raise InvalidArgumentError("method", engine, "one of " + ", ".join(METHODS))
             collected.expectation_failures = compare.sql_expectation_failures(
@@ -508,14 +509,26 @@ def _collect_stream(b_side: compare.Side, a_side: compare.Side, b_cols: list[str
 
 def _collect_sqlite_join(b_side: compare.Side, a_side: compare.Side, b_cols: list[str],
                          a_cols: list[str], shared: list[str], chunk_rows: int,
-                         key_range: tuple[Any, Any] | None, chosen: Any) -> compare.Collected:
-    segments = compare.key_segments(b_side, max(chunk_rows // 5, 1), key_range)
-    rows_before = sum(s.rows_before for s in segments)
+                         key_range: tuple[Any, Any] | None, chosen: Any,
+                         sample: float | None) -> compare.Collected:
+    rows_before = compare.count_rows(b_side, key_range)
     rows_after = compare.count_rows(a_side, key_range)
-    with compare.attached(b_side, a_side) as (jb, ja):
-        keys = compare.sqlite_join_keys(jb, ja, shared, key_range)
+    both_files = all(sqlite_path(s.conn.engine.url) for s in (b_side, a_side))
+    workers = min(os.cpu_count() or 1, 4) if both_files and rows_before > chunk_rows else 1
+    if workers > 1:
+        keys = compare.parallel_sqlite_join(b_side, a_side, shared, key_range, rows_before,
+                                            workers)
+    else:
+        with compare.attached(b_side, a_side) as (jb, ja):
+            keys = compare.sqlite_join_keys(jb, ja, shared, key_range)
+    sampled = sample is not None and sample < 1
+    # segments locate the differences in key order; when there are none, one segment will do
+    segments = (compare.sampled_segments(b_side, rows_before, key_range)
+                if keys or sampled else [compare.Segment(None, None, rows_before)])
     keep = _segment_filter(segments, chosen)
     keys = [k for k in keys if keep(k)]
+    if sampled:
+        rows_before = sum(s.rows_before for i, s in enumerate(segments) if chosen(i))
     return compare.Collected(
         rows_before=rows_before, rows_after=rows_after,
         before_rows=compare.fetch_keys(b_side, b_cols, keys),
