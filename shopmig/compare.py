@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import random
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from shopmig.errors import KeyColumnError, KeyNotUniqueError, TableNotFoundError
 
 SEP = "\x1f"
 NULL_MARK = "\x1e"
-DOUBLE_RTOL = 1e-12
+DOUBLE_RTOL = 1e-9
 SINGLE_RTOL = 1e-6
 IN_BATCH = 500
 OTHER_SCHEMA = "shopmig_other"
@@ -88,15 +89,30 @@ class Side:
         """The column ``name`` of this side's table."""
         return self.table.c[name]
 
+    def binary(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """``expr`` (a text column of this side) compared and ordered by its bytes, whatever
+        the column's collation: case and trailing spaces count."""
+        if not isinstance(expr.type, sa.String):
+            return expr
+        if self.dialect == "postgresql":
+            return expr.collate("C")
+        if self.dialect == "mysql":
+            return sa.cast(expr, sa.LargeBinary)
+        return expr.collate("BINARY")
+
+    def binary_value(self, expr: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[Any]:
+        """A literal to compare with ``binary(expr)``."""
+        if self.dialect == "mysql" and isinstance(expr.type, sa.String):
+            return sa.cast(sa.literal(value, sa.String), sa.LargeBinary)
+        return sa.literal(value, expr.type)
+
     def binary_key(self) -> sa.ColumnElement[Any]:
         """The key, compared and ordered by its bytes (case and trailing spaces count)."""
-        if not isinstance(self.table.c[self.key.name].type, sa.String):
-            return self.key
-        if self.dialect == "postgresql":
-            return self.key.collate("C")
-        if self.dialect == "mysql":
-            return sa.cast(self.key, sa.LargeBinary)
-        return self.key.collate("BINARY")
+        return self.binary(self.key)
+
+    def key_value(self, value: Any) -> sa.ColumnElement[Any]:
+        """A key literal to compare with :meth:`binary_key`."""
+        return self.binary_value(self.key, value)
 
     def execute(self, stmt: sa.Executable) -> sa.CursorResult[Any]:
         """Run ``stmt`` on this side."""
@@ -112,6 +128,9 @@ def open_side(name: str, conn: Connection, table: str, key: str) -> Side:
     names = [c["name"] for c in cols]
     if key not in names:
         raise KeyColumnError(key, name, names)
+    for c in cols:  # floats as floats (MySQL reflects FLOAT/DOUBLE as Decimal-returning types)
+        if isinstance(c["type"], sa.Float):
+            c["type"].asdecimal = False
     t = sa.Table(table, sa.MetaData(), *(sa.Column(c["name"], c["type"]) for c in cols))
     pk = insp.get_pk_constraint(table).get("constrained_columns") or []
     uniques = [u["column_names"] for u in insp.get_unique_constraints(table)]
@@ -152,9 +171,9 @@ def _in_range(side: Side, key_range: tuple[Any, Any] | None) -> list[sa.ColumnEl
     lo, hi = key_range
     out = []
     if lo is not None:
-        out.append(side.key >= lo)
+        out.append(side.binary_key() >= side.key_value(lo))
     if hi is not None:
-        out.append(side.key <= hi)
+        out.append(side.binary_key() <= side.key_value(hi))
     return out
 
 
@@ -190,7 +209,8 @@ def sql_expectation_failures(
     for column, value in expect.items():
         col = after.col(column)
         stmt = sa.select(after.key, col).where(
-            sa.or_(col.is_(None), col != value), *_in_range(after, key_range)
+            sa.or_(col.is_(None), after.binary(col) != after.binary_value(col, value)),
+            *_in_range(after, key_range)
         )
         rows = pd.DataFrame(after.execute(stmt).all(), columns=["key", "actual"])
         if keep is not None and len(rows):
@@ -216,7 +236,9 @@ def _ordered_chunks(side: Side, columns: Sequence[str], chunk_rows: int,
         for part in result.partitions(chunk_rows):
             yield pd.DataFrame(part, columns=list(columns))
     finally:
-        result.close()
+        with warnings.catch_warnings():  # PyMySQL warns when an unbuffered result is cut short
+            warnings.simplefilter("ignore")
+            result.close()
 
 
 class _Stream:
@@ -286,6 +308,16 @@ def stream_engine(
     """
     bs = _Stream(before, before_cols, chunk_rows, key_range)
     as_ = _Stream(after, after_cols, chunk_rows, key_range)
+    try:
+        return _merge_streams(bs, as_, compare, before_cols, after_cols, chunk_rows, on_rows)
+    finally:  # an early error leaves a cursor open: close both reads now, not at GC time
+        for stream in (bs, as_):
+            stream.chunks.close()
+
+
+def _merge_streams(bs: _Stream, as_: _Stream, compare: Callable[..., Any],
+                   before_cols: Sequence[str], after_cols: Sequence[str], chunk_rows: int,
+                   on_rows: Callable[[int], None] | None) -> Collected:
     cand_b, cand_a, fails, segments = [], [], [], []
     while True:
         bs.fill()
@@ -334,7 +366,7 @@ def _column_hash(side: Side, column: str) -> sa.ColumnElement[Any]:
         elif isinstance(typ, sa.Integer):
             h = sa.func.hashint8extended(sa.cast(col, sa.BigInteger), 0)
         else:
-            h = sa.func.hashtextextended(sa.cast(col, sa.Text), 0)
+            h = sa.func.hashtextextended(side.binary(sa.cast(col, sa.Text)), 0)
         return sa.func.coalesce(h, sa.literal(7919, sa.BigInteger))
     return sa.func.coalesce(sa.func.crc32(col), sa.literal(7919))
 
@@ -354,7 +386,7 @@ def row_hash(side: Side, columns: Sequence[str]) -> sa.ColumnElement[Any]:
 def _bucket(side: Side, buckets: int) -> sa.ColumnElement[Any]:
     """Which of ``buckets`` (a power of two) hash buckets a row's key falls in."""
     if side.dialect == "postgresql":
-        h = sa.func.hashtext(sa.cast(side.key, sa.Text))
+        h = sa.func.hashtext(side.binary(sa.cast(side.key, sa.Text)))
     else:
         h = sa.func.crc32(side.key)
     return h.op("&")(sa.literal_column(str(int(buckets - 1))))
@@ -413,18 +445,18 @@ def sampled_segments(side: Side, rows: int, key_range: tuple[Any, Any] | None,
     cuts = keys[per - 1 :: per]
     if cuts[-1] != keys[-1]:
         cuts.append(keys[-1])
-    out, lo = [], keys[0]
-    for i, hi in enumerate(cuts):
-        n = bisect.bisect_right(keys, hi) - (bisect.bisect_right(keys, cuts[i - 1]) if i else 0)
-        out.append(Segment(lo, hi, round(n * rows / len(keys))))
-        lo = hi
+    out, start = [], 0
+    for hi in cuts:
+        end = bisect.bisect_right(keys, hi)
+        out.append(Segment(keys[start], hi, round((end - start) * rows / len(keys))))
+        start = end
+    out[-1].rows_before += rows - sum(s.rows_before for s in out)  # estimates sum to the total
     return out
 
 
 def checksum_engine(
     before: Side, after: Side, *, shared: Sequence[str], before_cols: Sequence[str],
     after_cols: Sequence[str], bucket_rows: int, key_range: tuple[Any, Any] | None,
-    chosen: Callable[[int], bool], sampled: bool,
 ) -> Collected:
     """Compare the servers' row-hash sums: whole table, then per key-hash bucket, then the
     (key, hash) pairs of the buckets that differ; fetch only the rows that differ.
@@ -441,7 +473,7 @@ def checksum_engine(
                           pd.DataFrame(columns=list(after_cols)),
                           pd.DataFrame(columns=["key", "column", "expected", "actual"]),
                           [Segment(None, None, nb)] if nb else [])
-        if not sampled and nb == na and sb == sa_:
+        if nb == na and sb == sa_:
             return empty
         buckets = 1
         while buckets * bucket_rows < max(nb, na):
@@ -449,13 +481,8 @@ def checksum_engine(
         fb, fa = (pool.submit(_bucket_totals, s, cols, buckets, key_range)
                   for s in (before, after))
         tb, ta = fb.result(), fa.result()
-        picked = [b for b in sorted(set(tb) | set(ta)) if chosen(b)]
-        if sampled:
-            nb = sum(tb.get(b, (0, 0))[0] for b in picked)
-            na = sum(ta.get(b, (0, 0))[0] for b in picked)
-        wanted = [b for b in picked if tb.get(b) != ta.get(b)]
+        wanted = [b for b in sorted(set(tb) | set(ta)) if tb.get(b) != ta.get(b)]
         if not wanted:
-            empty.rows_before, empty.rows_after = nb, na
             return empty
         fb, fa = (pool.submit(_bucket_rows, s, cols, buckets, wanted, key_range)
                   for s in (before, after))
@@ -535,13 +562,14 @@ def sqlite_join_keys(before: Side, after: Side, shared: Sequence[str],
     b, a = before.table, after.table
     k = before.key.name
     lo, hi, lo_incl = part
-    differs = [b.c[c].is_not(a.c[c]) for c in shared]
-    left = (sa.select(b.c[k]).select_from(b.outerjoin(a, b.c[k] == a.c[k]))
+    bk, ak = before.binary_key(), after.binary_key()
+    differs = [before.binary(b.c[c]).is_not(after.binary(a.c[c])) for c in shared]
+    left = (sa.select(b.c[k]).select_from(b.outerjoin(a, bk == ak))
             .where(sa.or_(a.c[k].is_(None), *differs), *_in_range(before, key_range),
-                   *_range_conds(b.c[k], lo, hi, lo_incl)))
+                   *_range_conds(bk, lo, hi, lo_incl)))
     only_after = (sa.select(a.c[k]).where(
-        ~sa.exists().where(b.c[k] == a.c[k]), *_in_range(after, key_range),
-        *_range_conds(a.c[k], lo, hi, lo_incl)))
+        ~sa.exists().where(bk == ak), *_in_range(after, key_range),
+        *_range_conds(ak, lo, hi, lo_incl)))
     return [r[0] for r in before.execute(left)] + [r[0] for r in before.execute(only_after)]
 
 
@@ -549,7 +577,7 @@ def split_points(side: Side, rows: int, parts: int) -> list[Any]:
     """``parts - 1`` keys cutting ``side``'s key order into parts of about equal size."""
     out = []
     for i in range(1, parts):
-        stmt = (sa.select(side.key).select_from(side.table).order_by(side.key)
+        stmt = (sa.select(side.key).select_from(side.table).order_by(side.binary_key())
                 .offset(rows * i // parts).limit(1))
         got = side.execute(stmt).first()
         if got is not None:
@@ -586,23 +614,33 @@ def parallel_sqlite_join(before: Side, after: Side, shared: Sequence[str],
 
 def key_segments(side: Side, segment_rows: int,
                  key_range: tuple[Any, Any] | None) -> list[Segment]:
-    """Walk ``side``'s keys in order (index only) and cut them into segments."""
+    """Walk ``side``'s keys in binary order and cut them into segments of ``segment_rows``
+    (the server skips through the keys; only each segment's first and last key come back)."""
     out: list[Segment] = []
-    lo, inclusive = None, True
+    bkey = side.binary_key()
+    base = [*_in_range(side, key_range)]
+    lo: Any = None
+
+    def key_at(conds: list[Any], offset: int, descending: bool = False) -> Any:
+        order = bkey.desc() if descending else bkey
+        got = side.execute(sa.select(side.key).where(*conds).order_by(order)
+                           .offset(offset).limit(1)).first()
+        return None if got is None else got[0]
+
     while True:
-        conds = [*_in_range(side, key_range)]
-        if lo is not None:
-            conds.append(side.key >= lo if inclusive else side.key > lo)
-        inner = (sa.select(side.key.label("k")).where(*conds).order_by(side.key)
-                 .limit(segment_rows).subquery())
-        got = side.execute(sa.select(sa.func.min(inner.c.k), sa.func.max(inner.c.k),
-                                     sa.func.count())).one()
-        if not got[2]:
+        conds = base if lo is None else [*base, bkey > side.key_value(lo)]
+        first = key_at(conds, 0)
+        if first is None:
             return out
-        out.append(Segment(got[0], got[1], int(got[2])))
-        if got[2] < segment_rows:
+        last = key_at(conds, segment_rows - 1)
+        if last is None:
+            last = key_at(conds, 0, descending=True)
+            rows = side.execute(sa.select(sa.func.count()).select_from(side.table)
+                                .where(*conds)).scalar_one()
+            out.append(Segment(first, last, int(rows)))
             return out
-        lo, inclusive = got[1], False
+        out.append(Segment(first, last, segment_rows))
+        lo = last
 
 
 def count_rows(side: Side, key_range: tuple[Any, Any] | None) -> int:

@@ -191,7 +191,10 @@ def _plain(value: Any) -> Any:
 
 
 def _as_frame(side: str, data: pd.DataFrame | Source, table: str, key: str) -> pd.DataFrame:
-    frame = data if isinstance(data, pd.DataFrame) else snapshot(data, table, key=key)
+    try:
+        frame = data if isinstance(data, pd.DataFrame) else snapshot(data, table, key=key)
+    except KeyColumnError as exc:  # name the side, not the URL
+        raise KeyColumnError(key, side, exc.columns) from None
     if key not in frame.columns:
         raise KeyColumnError(key, side, list(frame.columns))
     dup = frame[key][frame[key].duplicated()]
@@ -349,7 +352,7 @@ def verify(
 
     Each side is a DataFrame (for example from :func:`snapshot`) or a database. Columns present
     on both sides are compared value by value (NULL equals NULL; floats within the column's
-    precision: ``float_rtol``, default 1e-12 relative for doubles and 1e-6 when either side stores
+    precision: ``float_rtol``, default 1e-9 relative for doubles and 1e-6 when either side stores
     single precision); columns only in *after* are checked against ``expect``
     (``{"status": "pending"}``) for every row that existed before. Keys are compared exactly
     (case and trailing spaces count).
@@ -431,6 +434,8 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
                       expect: dict[str, Any], chunk_rows: int,
                       key_range: tuple[Any, Any] | None, sample: float | None, seed: int,
                       float_rtol: float | None, progress: bool) -> VerifyResult:
+    if engine not in METHODS[2:]:
+        raise InvalidArgumentError("method", engine, "one of " + ", ".join(METHODS))
     b_side = compare.open_side("before", before, table, key)
     a_side = compare.open_side("after", after, table, key)
     b_cols = [c.name for c in b_side.table.columns]
@@ -441,76 +446,87 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
     shared = [c for c in b_cols if c in a_cols and c != key]
     rtol = {c: float_rtol if float_rtol is not None else compare.column_rtol(b_side, a_side, c)
             for c in shared}
-    chosen = compare.choose_segments(sample, seed)
+    if engine != "stream":
+        for side in (b_side, a_side):
+            compare.check_unique(side)
     bar = tqdm(total=None, unit="rows", desc="verify", disable=not progress, leave=False)
-    try:
+
+    def collect(rng: tuple[Any, Any] | None) -> compare.Collected:
         if engine == "stream":
-            collected = _collect_stream(b_side, a_side, b_cols, a_cols, shared, rtol, expect,
-                                        chunk_rows, key_range, chosen, bar.update)
+            return _collect_stream(b_side, a_side, b_cols, a_cols, shared, rtol, expect,
+                                   chunk_rows, rng, bar.update)
+        if engine == "checksum":
+            got = compare.checksum_engine(
+                b_side, a_side, shared=shared, before_cols=b_cols, after_cols=a_cols,
+                bucket_rows=max(chunk_rows // 50, 1), key_range=rng)
         else:
-            for side in (b_side, a_side):
-                compare.check_unique(side)
-            if engine == "checksum":
-                collected = compare.checksum_engine(
-                    b_side, a_side, shared=shared, before_cols=b_cols, after_cols=a_cols,
-                    bucket_rows=max(chunk_rows // 50, 1), key_range=key_range, chosen=chosen,
-                    sampled=sample is not None and sample < 1)
-            elif engine == "sqlite-join":
-                collected = _collect_sqlite_join(b_side, a_side, b_cols, a_cols, shared,
-                                                 chunk_rows, key_range, chosen, sample)
-            else:
-                raise InvalidArgumentError("method", engine, "one of " + ", ".join(METHODS))
-            collected.expectation_failures = compare.sql_expectation_failures(
-                b_side, a_side, expect, key_range,
-                keep=None if sample is None else _segment_filter(collected.segments, chosen))
+            got = _collect_sqlite_join(b_side, a_side, b_cols, a_cols, shared, chunk_rows, rng)
+        got.expectation_failures = compare.sql_expectation_failures(b_side, a_side, expect, rng)
+        bar.update(got.rows_before)
+        return got
+
+    try:
+        if sample is None or sample >= 1:
+            collected = collect(key_range)
+        else:
+            collected = _collect_sample(b_side, collect, key_range, sample, seed, b_cols, a_cols)
     finally:
         bar.close()
     missing, unexpected, changed, _ = _compare(
         collected.before_rows, collected.after_rows, key, shared, rtol, None)
     failures = _sorted([collected.expectation_failures], FAILURE_COLUMNS, ["key", "column"])
-    segments = collected.segments
-    if sample is not None and sample < 1:
-        segments = [s for i, s in enumerate(segments) if chosen(i)]
     return _result(table, key, collected.rows_before, collected.rows_after, missing, unexpected,
-                   changed, failures, b_cols, a_cols, expect, engine, segments)
+                   changed, failures, b_cols, a_cols, expect, engine, collected.segments)
 
 
-def _segment_filter(segments: list[compare.Segment], chosen: Any) -> Any:
-    his = [s.hi for s in segments]
+def _collect_sample(b_side: compare.Side, collect: Any, key_range: tuple[Any, Any] | None,
+                    sample: float, seed: int, b_cols: list[str], a_cols: list[str]
+                    ) -> compare.Collected:
+    """Cut the before keys into ~100 exact segments, pick a seeded ``sample`` of them, and run
+    the engine on each picked key range only."""
+    rows = compare.count_rows(b_side, key_range)
+    segments = compare.key_segments(b_side, max(1, -(-rows // 100)), key_range)
+    chosen = compare.choose_segments(sample, seed)
+    picked = [s for i, s in enumerate(segments) if chosen(i)]
+    parts = [collect(_intersect(key_range, (s.lo, s.hi))) for s in picked]
+    return compare.Collected(
+        rows_before=sum(p.rows_before for p in parts),
+        rows_after=sum(p.rows_after for p in parts),
+        before_rows=_sorted([p.before_rows for p in parts], b_cols, [b_side.key.name]),
+        after_rows=_sorted([p.after_rows for p in parts], a_cols, [b_side.key.name]),
+        expectation_failures=_sorted([p.expectation_failures for p in parts], FAILURE_COLUMNS,
+                                     ["key", "column"]),
+        segments=picked,
+    )
 
-    def keep(k: Any) -> bool:
-        return bool(chosen(min(bisect.bisect_left(his, k), max(len(his) - 1, 0))))
 
-    return keep
+def _intersect(outer: tuple[Any, Any] | None, inner: tuple[Any, Any]) -> tuple[Any, Any]:
+    if not outer:
+        return inner
+    lo = inner[0] if outer[0] is None else max(outer[0], inner[0])
+    hi = inner[1] if outer[1] is None else min(outer[1], inner[1])
+    return lo, hi
 
 
 def _collect_stream(b_side: compare.Side, a_side: compare.Side, b_cols: list[str],
                     a_cols: list[str], shared: list[str], rtol: dict[str, float],
                     expect: dict[str, Any], chunk_rows: int,
-                    key_range: tuple[Any, Any] | None, chosen: Any,
-                    on_rows: Any) -> compare.Collected:
+                    key_range: tuple[Any, Any] | None, on_rows: Any) -> compare.Collected:
     key = b_side.key.name
-    window = {"index": -1}
 
     def compare_window(wb: pd.DataFrame, wa: pd.DataFrame) -> tuple[Any, Any, Any]:
-        if len(wb):
-            window["index"] += 1
-        if not chosen(max(window["index"], 0)):
-            return wb.iloc[0:0], wa.iloc[0:0], _empty(FAILURE_COLUMNS)
         missing, unexpected, changed, failures = _compare(wb, wa, key, shared, rtol, expect)
         keys = set(missing[key]) | set(unexpected[key]) | set(changed["key"])
         return wb[wb[key].isin(keys)], wa[wa[key].isin(keys)], failures
 
-    collected = compare.stream_engine(
+    return compare.stream_engine(
         b_side, a_side, compare=compare_window, before_cols=b_cols, after_cols=a_cols,
         chunk_rows=chunk_rows, key_range=key_range, on_rows=on_rows)
-    return collected
 
 
 def _collect_sqlite_join(b_side: compare.Side, a_side: compare.Side, b_cols: list[str],
                          a_cols: list[str], shared: list[str], chunk_rows: int,
-                         key_range: tuple[Any, Any] | None, chosen: Any,
-                         sample: float | None) -> compare.Collected:
+                         key_range: tuple[Any, Any] | None) -> compare.Collected:
     rows_before = compare.count_rows(b_side, key_range)
     rows_after = compare.count_rows(a_side, key_range)
     both_files = all(sqlite_path(s.conn.engine.url) for s in (b_side, a_side))
@@ -521,14 +537,9 @@ def _collect_sqlite_join(b_side: compare.Side, a_side: compare.Side, b_cols: lis
     else:
         with compare.attached(b_side, a_side) as (jb, ja):
             keys = compare.sqlite_join_keys(jb, ja, shared, key_range)
-    sampled = sample is not None and sample < 1
     # segments locate the differences in key order; when there are none, one segment will do
     segments = (compare.sampled_segments(b_side, rows_before, key_range)
-                if keys or sampled else [compare.Segment(None, None, rows_before)])
-    keep = _segment_filter(segments, chosen)
-    keys = [k for k in keys if keep(k)]
-    if sampled:
-        rows_before = sum(s.rows_before for i, s in enumerate(segments) if chosen(i))
+                if keys else [compare.Segment(None, None, rows_before)] if rows_before else [])
     return compare.Collected(
         rows_before=rows_before, rows_after=rows_after,
         before_rows=compare.fetch_keys(b_side, b_cols, keys),
@@ -544,8 +555,8 @@ def _result(table: str, key: str, rows_before: int, rows_after: int, missing: pd
     missing = missing.sort_values(key, kind="stable").reset_index(drop=True)
     unexpected = unexpected.sort_values(key, kind="stable").reset_index(drop=True)
     keys = {"missing": missing[key].tolist(), "unexpected": unexpected[key].tolist(),
-            "changed": list(dict.fromkeys(changed["key"].tolist())),
-            "expectation_failures": list(dict.fromkeys(failures["key"].tolist()))}
+            "changed": changed["key"].tolist(),
+            "expectation_failures": failures["key"].tolist()}
     return VerifyResult(
         table=table,
         key=key,
