@@ -53,6 +53,7 @@ from shopmig.migrate import (
     sql_by_dialect,
     upgrade,
 )
+from shopmig.plots import plot_differences
 from shopmig.scratch import drop_scratch, scratch_database, scratch_url
 from shopmig.steps import STATUS_VALUES, MigrationOptions, StepImpact, step_impact
 from shopmig.verify import VerifyResult, snapshot, verify
@@ -90,6 +91,7 @@ __all__ = [
     "mask_url",
     "open_engine",
     "plan",
+    "plot_differences",
     "preview_sql",
     "profile",
     "require_copy",

@@ -19,6 +19,7 @@ from shopmig._version import __version__
 from shopmig.db import default_url, mask_text, mask_url, use_connection
 from shopmig.errors import InvalidArgumentError, ShopmigError
 from shopmig.steps import TABLE, MigrationOptions
+from shopmig.verify import METHODS
 from shopmig.verify import verify as verify_tables  # the package re-exports `verify` the function
 
 EXIT_OK, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
@@ -42,6 +43,20 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return value
+
+
+def _key_range(text: str) -> tuple[str | None, str | None]:
+    lo, sep, hi = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}")
+    return (lo or None, hi or None)
 
 
 def _expectation(text: str) -> tuple[str, str]:
@@ -101,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--key", default="order_id")
     s.add_argument("--expect", action="append", type=_expectation, default=[],
                    metavar="COL=VALUE", help="every pre-existing row has COL == VALUE")
+    s.add_argument("--method", default="auto", choices=METHODS,
+                   help="comparison engine (default: auto, the fastest that fits)")
+    s.add_argument("--chunk-rows", type=_positive_int, default=50_000,
+                   help="rows held per side at once (default: %(default)s)")
+    s.add_argument("--key-range", type=_key_range, default=None, metavar="LO:HI",
+                   help="compare only keys from LO to HI (either may be empty)")
+    s.add_argument("--sample", type=float, default=None, metavar="FRACTION",
+                   help="compare a seeded fraction of the key segments, for a quick look")
+    s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("notebooks", help="run every notebook headless into DIR (ipynb + html)")
@@ -207,7 +231,9 @@ def _cmd_copy(url: str, args: argparse.Namespace) -> int:
 def _cmd_verify(url: str, args: argparse.Namespace) -> int:
     with use_connection(args.before) as before, use_connection(args.after) as after:
         result = verify_tables(before, after, table=args.table, key=args.key,
-                               expect=dict(args.expect))
+                               expect=dict(args.expect), method=args.method,
+                               chunk_rows=args.chunk_rows, key_range=args.key_range,
+                               sample=args.sample, progress=args.progress)
     if args.json:
         _print_json(result.to_dict())
     else:

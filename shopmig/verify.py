@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from shopmig import compare, steps
 from shopmig.db import Source, mask_url, reading, sqlite_path, use_connection
@@ -407,7 +407,7 @@ def _verify_frames(before: Any, after: Any, table: str, key: str, expect: dict[s
         a = a[(a[key] >= lo if lo is not None else True) & (a[key] <= hi if hi is not None
                                                              else True)]
     b = b.sort_values(key, kind="stable").reset_index(drop=True)
-    segments = _pandas_segments(b, key, chunk_rows)
+    segments = _pandas_segments(b, key, max(1, min(chunk_rows, -(-len(b) // 100))))
     if sample is not None and sample < 1:
         chosen = compare.choose_segments(sample, seed)
         keep = [s for i, s in enumerate(segments) if chosen(i)]

@@ -1,0 +1,79 @@
+"""The verify CLI's engine options and the key-space plot."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import pytest
+
+import shopmig
+from helpers import execute
+from shopmig.cli import main
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture
+def damaged_pair(make_url) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    before, after = make_url("sqlite"), make_url("sqlite")
+    shopmig.make_demo_shop(before, rows=2_000, seed=3)
+    shopmig.copy_database(before, after)
+    execute(after, "DELETE FROM orders WHERE order_id BETWEEN 'ORD-0001000' AND 'ORD-0001009'",
+            "UPDATE orders SET amount = amount + 1 WHERE order_id = 'ORD-0000100'")
+    return before, after
+
+
+@pytest.mark.parametrize("method", ["auto", "stream", "sqlite-join"])
+def test_cli_verify_engine_options(damaged_pair, method: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    before, after = damaged_pair
+    code = main(["verify", "--before", before, "--after", after, "--method", method,
+                 "--chunk-rows", "300", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert report["method"] == ("sqlite-join" if method == "auto" else method)
+    assert (report["missing"], report["changed"]) == (10, 1)
+    assert report["examples"]["changed"] == ["ORD-0000100"]
+
+
+def test_cli_verify_key_range_and_sample(damaged_pair, capsys) -> None:  # type: ignore[no-untyped-def]
+    before, after = damaged_pair
+    assert main(["verify", "--before", before, "--after", after, "--key-range",
+                 ":ORD-0000999", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["rows_before"], report["missing"], report["changed"]) == (999, 0, 1)
+    assert main(["verify", "--before", before, "--after", after, "--key-range",
+                 "ORD-0001500:", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows_before"] == 501
+    assert main(["verify", "--before", before, "--after", after, "--sample", "1.0",
+                 "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["missing"] == 10
+
+
+@pytest.mark.parametrize("argv", [["--method", "magic"], ["--chunk-rows", "0"],
+                                  ["--key-range", "nocolon"]])
+def test_cli_verify_bad_option_is_a_usage_error(damaged_pair, argv, capsys) -> None:  # type: ignore[no-untyped-def]
+    before, after = damaged_pair
+    with pytest.raises(SystemExit) as info:
+        main(["verify", "--before", before, "--after", after, *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("shopmig: error:")
+
+
+def test_cli_verify_sample_out_of_range_exit_2(damaged_pair, capsys) -> None:  # type: ignore[no-untyped-def]
+    before, after = damaged_pair
+    assert main(["verify", "--before", before, "--after", after, "--sample", "1.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("shopmig: error:") and "sample" in err[0]
+
+
+def test_plot_differences_draws_one_bar_per_segment(damaged_pair) -> None:  # type: ignore[no-untyped-def]
+    before, after = damaged_pair
+    result = shopmig.verify(before, after, chunk_rows=200)
+    ax = shopmig.plot_differences(result)
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 4 * len(result.segments)  # one bar per kind per segment
+    assert sum(heights) == sum(result.counts[k] for k in
+                               ("missing", "unexpected", "changed", "expectation_failures"))
+    assert "DIFFERENCES FOUND" in ax.get_title()
