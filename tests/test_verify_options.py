@@ -6,9 +6,9 @@ import json
 
 import matplotlib
 import pytest
+from helpers import execute
 
 import shopmig
-from helpers import execute
 from shopmig.cli import main
 
 matplotlib.use("Agg")
