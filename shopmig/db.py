@@ -123,7 +123,32 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(conn.info.get(SQLITE_BEGIN_KEY, "BEGIN"))
+
+
+SQLITE_BEGIN_KEY = "shopmig_sqlite_begin"
+
+
+@contextlib.contextmanager
+def sqlite_write_transactions(conn: Connection) -> Iterator[None]:
+    """Make this connection's transactions take SQLite's write lock up front (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads and then writes gets "database is locked" at once when
+    another connection is writing; an immediate one waits for the lock (the busy timeout).
+    Migrations read (reflection, row counts) before they write, so they run this way.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    previous = conn.info.get(SQLITE_BEGIN_KEY)
+    conn.info[SQLITE_BEGIN_KEY] = "BEGIN IMMEDIATE"
+    try:
+        yield
+    finally:
+        if previous is None:
+            conn.info.pop(SQLITE_BEGIN_KEY, None)
+        else:
+            conn.info[SQLITE_BEGIN_KEY] = previous
 
 
 def open_engine(

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from shopmig import steps
-from shopmig.db import Source, mask_url, reading, use_connection
+from shopmig.db import Source, mask_url, reading, sqlite_write_transactions, use_connection
 from shopmig.errors import (
     AlreadyVersionedError,
     LockTimeoutError,
@@ -414,26 +414,33 @@ def _migrate(
         external = conn.in_transaction()
         _set_timeouts(conn, opts)
         _settle(conn, external)
-        applied: list[AppliedStep] = []
-        try:
-            for rev in path:
-                before = current_revision(conn)
-                if on_step is not None:
-                    on_step(plan(conn, "+1" if direction == "up" else "-1")[0])
-                started = time.perf_counter()
-                attempts = _run_step(conn, rev, direction, opts, external)
-                after = current_revision(conn)
-                _settle(conn, external)
-                applied.append(
-                    AppliedStep(rev, direction, before, after,
-                                round(time.perf_counter() - started, 4), attempts,
-                                [_JOINED_NOTE] if external else [])
-                )
-        finally:
-            with contextlib.suppress(DBAPIError):
-                _set_timeouts(conn, opts, reset=True)
-                _settle(conn, external)
-        return applied
+        with sqlite_write_transactions(conn):
+            return _run_path(conn, path, direction, opts, external, on_step)
+
+
+def _run_path(conn: Connection, path: list[str], direction: str, opts: MigrationOptions,
+              external: bool, on_step: Callable[[Step], None] | None) -> list[AppliedStep]:
+    """Run ``path`` one revision at a time; reset the session timeouts whatever happens."""
+    applied: list[AppliedStep] = []
+    try:
+        for rev in path:
+            before = current_revision(conn)
+            if on_step is not None:
+                on_step(plan(conn, "+1" if direction == "up" else "-1")[0])
+            started = time.perf_counter()
+            attempts = _run_step(conn, rev, direction, opts, external)
+            after = current_revision(conn)
+            _settle(conn, external)
+            applied.append(
+                AppliedStep(rev, direction, before, after,
+                            round(time.perf_counter() - started, 4), attempts,
+                            [_JOINED_NOTE] if external else [])
+            )
+    finally:
+        with contextlib.suppress(DBAPIError):
+            _set_timeouts(conn, opts, reset=True)
+            _settle(conn, external)
+    return applied
 
 
 def upgrade(
