@@ -10,6 +10,7 @@ CLI's ``--json``) and ``to_html()`` (a self-contained report).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from tqdm import tqdm
 
 from shopmig import steps
 from shopmig.copy import (
@@ -257,6 +259,7 @@ def rehearse(
     allow_not_a_copy: bool = False,
     roundtrip: bool = True,
     seed: int = 0,
+    progress: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> Rehearsal:
     """Rehearse every pending step on a copy of ``source`` under a synthetic write workload.
@@ -268,6 +271,7 @@ def rehearse(
     - ``backup_dir``: where the pre-migration backup of the copy goes (None: no backup).
     - ``rows_per_sec``/``duration_s``: the workload's rate and its hard time limit.
     - ``options``: lock timeouts, retries and whether table rewrites are allowed.
+    - ``progress``: a tqdm bar on stderr; ``on_step(message)`` is called as each phase starts.
 
     Steps run one at a time (each its own transaction where the database allows). A failing
     step stops the rehearsal: the copy stays at the last good revision and the failure is in the
@@ -277,7 +281,15 @@ def rehearse(
     copy_url = copy_to or default_copy_url(source)
     require_local(copy_url)
     notes = _prepare_copy(source, copy_url, allow_not_a_copy)
-    say = on_step or (lambda _msg: None)
+    bar = tqdm(desc="rehearse", unit="step", disable=not progress, leave=False,
+               file=sys.stderr)
+
+    def say(message: str) -> None:
+        bar.set_postfix_str(message[:60])
+        bar.update(1)
+        if on_step is not None:
+            on_step(message)
+
     backup = None
     if backup_dir is not None:
         from shopmig.backup import backup_database
@@ -323,7 +335,7 @@ def rehearse(
     end = current_revision(copy_url)
     result = verify(baseline, copy_url)
     lost, unexplained, committed = _explain(copy_url, result, events)
-    if end not in (None, steps.BASELINE) and _has_status(copy_url):
+    if steps.STATUS in result.columns_added:  # new column: pre-existing rows must be 'pending'
         unexplained += _status_failures(copy_url, events, baseline)
     verify_ok = lost == 0 and unexplained == 0
     ran = [_replace(s, verify_ok=verify_ok if s.ok else None) for s in ran]
@@ -333,6 +345,7 @@ def rehearse(
         rt_ok, rt_result, dropped = _roundtrip(copy_url, baseline, start, end, result, opts,
                                                events)
     drop_database(baseline)
+    bar.close()
     return Rehearsal(
         source=mask_url(source), copy=mask_url(copy_url),
         dialect=parse_url(copy_url).get_backend_name(),
@@ -342,11 +355,6 @@ def rehearse(
         status_values_dropped=dropped, verification=result, roundtrip_verification=rt_result,
         events=frame, backup=backup, failure=failure, notes=notes,
     )
-
-
-def _has_status(url: str) -> bool:
-    with use_connection(url) as conn:
-        return steps.STATUS in {c["name"] for c in sa.inspect(conn).get_columns(steps.TABLE)}
 
 
 def _step_record(step: Any, t0: float, t1: float, error: str | None) -> RehearsedStep:
