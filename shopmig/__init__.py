@@ -16,6 +16,7 @@ Typical session::
 """
 
 from shopmig._version import __version__
+from shopmig.backup import Backup, backup_database, restore_backup
 from shopmig.copy import (
     CopyResult,
     copy_database,
@@ -61,6 +62,7 @@ from shopmig.verify import VerifyResult, snapshot, verify
 __all__ = [
     "STATUS_VALUES",
     "AppliedStep",
+    "Backup",
     "CopyResult",
     "MigrationOptions",
     "ShopmigError",
@@ -71,6 +73,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "adopt",
+    "backup_database",
     "baseline_differences",
     "connect",
     "copy_database",
@@ -95,6 +98,7 @@ __all__ = [
     "preview_sql",
     "profile",
     "require_copy",
+    "restore_backup",
     "revisions",
     "row_count",
     "sample",

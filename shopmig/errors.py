@@ -275,3 +275,32 @@ class KeyNotUniqueError(ShopmigError):
             f"({len(self.duplicates)} duplicated value(s), e.g. {shown}).",
             hint="Use a column (or primary key) whose values are unique.",
         )
+
+
+class BackupToolMissingError(ShopmigError):
+    """The program that makes or restores a backup (``pg_dump``, ``mariadb-dump``...) is not
+    installed, or only in a version too old for the server."""
+
+    def __init__(self, tool: str, package: str, detail: str) -> None:
+        self.tool = tool
+        self.package = package
+        super().__init__(
+            f"cannot back up or restore with {tool}: {detail}.",
+            hint=f"Install it (Debian/Ubuntu: apt-get install {package}) or put {tool} on PATH, "
+            "then try again.",
+        )
+
+
+class BackupFailedError(ShopmigError):
+    """A backup or restore tool ran and failed; ``detail`` holds the first lines of its error
+    output (passwords masked)."""
+
+    def __init__(self, tool: str, url: str, detail: str) -> None:
+        self.tool = tool
+        self.url = url
+        self.detail = detail
+        super().__init__(
+            f"{tool} failed for {url}: {detail.rstrip('.')}.",
+            hint="Fix the cause above; no backup file was kept and a half-restored target "
+            "database was dropped.",
+        )

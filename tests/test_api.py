@@ -201,6 +201,10 @@ INSTANCES = [
      {"key": "order_id", "side": "after", "columns": ["id"]}),
     (errors.KeyNotUniqueError("order_id", "before", ["A1"]),
      {"key": "order_id", "side": "before", "duplicates": ["A1"]}),
+    (errors.BackupToolMissingError("pg_dump", "postgresql-client", "not on PATH"),
+     {"tool": "pg_dump", "package": "postgresql-client"}),
+    (errors.BackupFailedError("pg_dump", URL_M, "exit code 1: boom"),
+     {"tool": "pg_dump", "url": URL_M, "detail": "exit code 1: boom"}),
 ]
 
 
