@@ -40,6 +40,7 @@ from shopmig.inspect import (
     table_constraints,
     table_indexes,
 )
+from shopmig.lint import Finding, LintReport, lint_plan, lint_sql
 from shopmig.migrate import (
     AppliedStep,
     Step,
@@ -64,6 +65,8 @@ __all__ = [
     "AppliedStep",
     "Backup",
     "CopyResult",
+    "Finding",
+    "LintReport",
     "MigrationOptions",
     "ShopmigError",
     "Source",
@@ -89,6 +92,8 @@ __all__ = [
     "drop_scratch",
     "history",
     "inspect_table",
+    "lint_plan",
+    "lint_sql",
     "make_demo_shop",
     "mark_database",
     "mask_url",

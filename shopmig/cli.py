@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("target", nargs="?", default="+1")
     s.add_argument("--json", action="store_true")
 
+    s = sub.add_parser("lint", help="preflight the steps to TARGET: locks, rewrites, expected "
+                       "lock time, dangerous SQL; exit 1 on a danger finding")
+    s.add_argument("target", nargs="?", default="head")
+    s.add_argument("--lock-timeout", type=float, default=MigrationOptions.lock_timeout_s,
+                   help="seconds each step may wait for its lock (default: %(default)s)")
+    s.add_argument("--json", action="store_true")
+
     for name, default, helptext in (("upgrade", "+1", "+1, head or a revision id"),
                                     ("downgrade", "-1", "-1, base or a revision id")):
         s = sub.add_parser(name, help=f"{name} to TARGET ({helptext})")
@@ -196,6 +203,20 @@ def _cmd_sql(url: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_lint(url: str, args: argparse.Namespace) -> int:
+    from shopmig.lint import lint_plan
+
+    if args.lock_timeout <= 0:
+        raise InvalidArgumentError("--lock-timeout", args.lock_timeout, "a positive number")
+    options = MigrationOptions(lock_timeout_s=args.lock_timeout)
+    report = lint_plan(url, args.target, options=options)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report)
+    return EXIT_OK if report.ok else EXIT_DIFFERENCES
+
+
 def _cmd_migrate(url: str, args: argparse.Namespace) -> int:
     if not args.yes_this_is_not_a_copy:
         copy_mod.require_copy(url, args.command)
@@ -255,6 +276,7 @@ _COMMANDS = {
     "inspect": _cmd_inspect,
     "history": _cmd_history,
     "sql": _cmd_sql,
+    "lint": _cmd_lint,
     "upgrade": _cmd_migrate,
     "downgrade": _cmd_migrate,
     "copy": _cmd_copy,
