@@ -56,9 +56,12 @@ from shopmig.migrate import (
     upgrade,
 )
 from shopmig.plots import plot_differences
+from shopmig.rehearse import Rehearsal, RehearsedStep, rehearse
+from shopmig.report import plot_latency
 from shopmig.scratch import drop_scratch, scratch_database, scratch_url
 from shopmig.steps import STATUS_VALUES, MigrationOptions, StepImpact, step_impact
 from shopmig.verify import VerifyResult, snapshot, verify
+from shopmig.workload import ShopWorkload, WriteEvent
 
 __all__ = [
     "STATUS_VALUES",
@@ -68,12 +71,16 @@ __all__ = [
     "Finding",
     "LintReport",
     "MigrationOptions",
+    "Rehearsal",
+    "RehearsedStep",
+    "ShopWorkload",
     "ShopmigError",
     "Source",
     "Step",
     "StepImpact",
     "TableInfo",
     "VerifyResult",
+    "WriteEvent",
     "__version__",
     "adopt",
     "backup_database",
@@ -100,8 +107,10 @@ __all__ = [
     "open_engine",
     "plan",
     "plot_differences",
+    "plot_latency",
     "preview_sql",
     "profile",
+    "rehearse",
     "require_copy",
     "restore_backup",
     "revisions",

@@ -134,6 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     s.add_argument("--json", action="store_true")
 
+    s = sub.add_parser("rehearse", help="rehearse every pending step on a copy under a "
+                       "synthetic write workload; exit 1 if anything is lost or fails")
+    s.add_argument("source_url")
+    s.add_argument("--copy-to", default=None, metavar="URL",
+                   help="the rehearsal copy (default: <name>_rehearsal beside the source)")
+    s.add_argument("--rows-per-sec", type=float, default=50.0,
+                   help="workload writes per second (default: %(default)s)")
+    s.add_argument("--duration", type=float, default=300.0, metavar="S",
+                   help="the workload's hard time limit in seconds (default: %(default)s)")
+    s.add_argument("--report", default=None, metavar="PATH", help="write the HTML report here")
+    s.add_argument("--backup-dir", default="shopmig-backups", metavar="DIR")
+    s.add_argument("--no-backup", action="store_true", help="skip the pre-migration backup")
+    s.add_argument("--allow-table-rewrite", action="store_true",
+                   help="allow steps that copy a large table and block writes")
+    s.add_argument("--lock-timeout", type=float, default=MigrationOptions.lock_timeout_s)
+    s.add_argument("--yes-this-is-not-a-copy", action="store_true",
+                   help="allow --copy-to to name an existing database that is not a shopmig copy")
+    s.add_argument("--json", action="store_true")
+
     s = sub.add_parser("notebooks", help="run every notebook headless into DIR (ipynb + html)")
     s.add_argument("--out", default="build/notebooks")
     s.add_argument("--notebooks", default="notebooks", help="folder of the notebooks to run")
@@ -262,6 +281,39 @@ def _cmd_verify(url: str, args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_DIFFERENCES
 
 
+def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
+    from shopmig.rehearse import rehearse
+
+    if args.lock_timeout <= 0:
+        raise InvalidArgumentError("--lock-timeout", args.lock_timeout, "a positive number")
+    options = MigrationOptions(lock_timeout_s=args.lock_timeout,
+                               allow_table_rewrite=args.allow_table_rewrite)
+    result = rehearse(
+        args.source_url, copy_to=args.copy_to, rows_per_sec=args.rows_per_sec,
+        duration_s=args.duration, options=options,
+        backup_dir=None if args.no_backup else args.backup_dir,
+        allow_not_a_copy=args.yes_this_is_not_a_copy, progress=not args.json,
+    )
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as fh:
+            fh.write(result.to_html())
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.summary())
+        for step in result.steps:
+            print(f"  {step.revision}: {step.seconds:.3f}s, longest write stall "
+                  f"{step.max_write_stall_s:.3f}s, p99 {step.p99_write_latency_s:.3f}s, "
+                  f"{step.failed_writes} failed write(s)" + (f" - {step.error}" if step.error
+                                                              else ""))
+        if result.backup:
+            print(f"backup: {result.backup['path']}; restore with: "
+                  f"{result.backup['restore_command']}")
+        if args.report:
+            print(f"report: {args.report}")
+    return EXIT_OK if result.ok else EXIT_DIFFERENCES
+
+
 def _cmd_notebooks(url: str, args: argparse.Namespace) -> int:
     from shopmig.notebooks import run_notebooks
 
@@ -281,6 +333,7 @@ _COMMANDS = {
     "downgrade": _cmd_migrate,
     "copy": _cmd_copy,
     "verify": _cmd_verify,
+    "rehearse": _cmd_rehearse,
     "notebooks": _cmd_notebooks,
 }
 
