@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("adopt", help="check an existing orders table and stamp it at the baseline")
 
+    s = sub.add_parser("stamp", help="recovery: record REVISION as applied without running it "
+                       "(after a half-applied step)")
+    s.add_argument("revision")
+    s.add_argument("--yes-this-is-not-a-copy", action="store_true",
+                   help="allow changing a server database that is not a shopmig copy")
+
     s = sub.add_parser("inspect", help="columns, indexes, constraints, rows and revision")
     s.add_argument("--table", default=TABLE)
     s.add_argument("--json", action="store_true")
@@ -174,6 +180,19 @@ def _cmd_init_demo(url: str, args: argparse.Namespace) -> int:
 def _cmd_adopt(url: str, args: argparse.Namespace) -> int:
     rev = migrate.adopt(url)
     print(f"orders matches the baseline schema; {mask_url(url)} is now at revision {rev}")
+    return EXIT_OK
+
+
+def _cmd_stamp(url: str, args: argparse.Namespace) -> int:
+    if not args.yes_this_is_not_a_copy:
+        copy_mod.require_copy(url, "stamp")
+    before = migrate.half_applied(url)
+    rev = migrate.stamp(url, args.revision)
+    print(f"{mask_url(url)} is now recorded at revision {rev}"
+          + ("" if before else " (the schema did not disagree with the old revision)"))
+    mismatch = migrate.half_applied(url)
+    if mismatch:
+        print(f"warning: {mismatch}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -325,6 +344,7 @@ def _cmd_notebooks(url: str, args: argparse.Namespace) -> int:
 _COMMANDS = {
     "init-demo": _cmd_init_demo,
     "adopt": _cmd_adopt,
+    "stamp": _cmd_stamp,
     "inspect": _cmd_inspect,
     "history": _cmd_history,
     "sql": _cmd_sql,

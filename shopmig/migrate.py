@@ -531,3 +531,93 @@ def adopt(source: Source) -> str:
         command.stamp(alembic_config(conn), steps.BASELINE)
         _settle(conn, external)
         return steps.BASELINE
+
+
+# ------------------------------------------------------------------ half-applied steps
+
+
+def _marks(revision: str, postgres: bool) -> frozenset[str]:
+    """What the schema shows once ``revision`` is applied."""
+    order = revisions()
+    applied = set(order[: order.index(revision) + 1])
+    marks = set()
+    if steps.ADD_STATUS in applied:
+        marks.add("status column")
+    if steps.STATUS_CHECK in applied:
+        marks.add("CHECK")
+    if steps.VALIDATE_CHECK in applied or (not postgres and steps.STATUS_CHECK in applied):
+        marks.add("CHECK validated")
+    if steps.STATUS_INDEX in applied:
+        marks.add("index")
+    return frozenset(marks)
+
+
+def _schema_marks(conn: Connection) -> frozenset[str]:
+    insp = sa.inspect(conn)
+    marks = set()
+    if steps.STATUS in {c["name"] for c in insp.get_columns(steps.TABLE)}:
+        marks.add("status column")
+    if steps.CHECK_NAME in {c.get("name") for c in insp.get_check_constraints(steps.TABLE)}:
+        marks.add("CHECK")
+        validated = True
+        if conn.dialect.name == "postgresql":
+            validated = bool(conn.execute(sa.text(
+                "SELECT convalidated FROM pg_constraint WHERE conname = :name"),
+                {"name": steps.CHECK_NAME}).scalar())
+        if validated:
+            marks.add("CHECK validated")
+    if steps.INDEX_NAME in {i.get("name") for i in insp.get_indexes(steps.TABLE)}:
+        marks.add("index")
+    return frozenset(marks)
+
+
+def schema_revision(source: Source) -> str | None:
+    """The last revision whose schema matches what the ``orders`` table shows (the status
+    column, the CHECK and whether it is validated, the index), whatever the version table says;
+    None if no revision matches or there is no table."""
+    with use_connection(source) as conn, reading(conn):
+        if not sa.inspect(conn).has_table(steps.TABLE):
+            return None
+        marks = _schema_marks(conn)
+        postgres = conn.dialect.name == "postgresql"
+    matching = [r for r in revisions() if _marks(r, postgres) == marks]
+    return matching[-1] if matching else None
+
+
+def half_applied(source: Source) -> str | None:
+    """A sentence describing a half-applied step (the schema is not what the version table
+    says) and how to recover, or None when they agree.
+
+    On MariaDB/MySQL, whose DDL is not transactional, a step can complete its DDL and fail
+    before its version is recorded.
+    """
+    with use_connection(source) as conn, reading(conn):
+        recorded = current_revision(conn)
+        if recorded is None or not sa.inspect(conn).has_table(steps.TABLE):
+            return None
+        marks = _schema_marks(conn)
+        postgres = conn.dialect.name == "postgresql"
+    if _marks(recorded, postgres) == marks:
+        return None
+    actual = schema_revision(source)
+    shows = ", ".join(sorted(marks)) or "none of the steps' changes"
+    fix = (f"record the real state with `shopmig stamp {actual}`" if actual else
+           "repair the table by hand to match a revision")
+    return (f"the version table says {recorded} but {steps.TABLE} shows {shows}: the schema and "
+            f"the recorded revision disagree (on MariaDB/MySQL a step's DDL can run without its "
+            f"version being recorded, since DDL is not transactional there). Check the table, "
+            f"{fix}, then run the step again.")
+
+
+def stamp(source: Source, revision: str) -> str:
+    """Record ``revision`` in the version table without running anything (recovery only).
+
+    Use after :func:`half_applied` reports that a step's DDL ran but was not recorded.
+    """
+    rev = resolve_target(None, revision, direction="up")
+    with use_connection(source) as conn:
+        _require_versioned(conn)
+        external = conn.in_transaction()
+        command.stamp(alembic_config(conn), rev, purge=True)
+        _settle(conn, external)
+    return rev

@@ -31,7 +31,14 @@ from shopmig.copy import (
 )
 from shopmig.db import mask_url, parse_url, sqlite_path, use_connection
 from shopmig.errors import NotACopyError, ShopmigError
-from shopmig.migrate import current_revision, downgrade, plan, revisions, upgrade
+from shopmig.migrate import (
+    current_revision,
+    downgrade,
+    half_applied,
+    plan,
+    revisions,
+    upgrade,
+)
 from shopmig.steps import MigrationOptions
 from shopmig.verify import VerifyResult, verify
 from shopmig.workload import ShopWorkload, WriteEvent, expected_state, require_local, window_stats
@@ -134,6 +141,9 @@ class Rehearsal:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        return f"<Rehearsal {self.summary()}>"
 
     def to_html(self) -> str:
         """A self-contained HTML report (plots embedded as PNG)."""
@@ -326,6 +336,9 @@ def rehearse(
             ran.append(_step_record(step, t0, t1, error))
             if error is not None:
                 failure = f"step {step.revision} failed: {error}"
+                mismatch = half_applied(copy_url)
+                if mismatch:
+                    failure += f" Half-applied: {mismatch}"
                 break
         time.sleep(min(TAIL_S, duration_s / 10))
     finally:

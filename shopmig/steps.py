@@ -145,6 +145,11 @@ def step_impact(revision: str, dialect: str, direction: str = "up", rows: int | 
             return impact("add CHECK (status IN ...) (ALGORITHM=COPY)",
                           "shared lock for the whole copy", f"for the whole copy of {size}",
                           True, True)
+        if direction == "down":
+            notes.append("SQLite cannot drop a CHECK in place either: the table is rebuilt "
+                         f"({size}) inside one transaction, under the same row limit.")
+            return impact("rebuild orders without the CHECK", "database write lock",
+                          f"for the whole rebuild of {size}", True, True)
         notes.append("SQLite cannot add a CHECK to an existing table: the table is rebuilt "
                      f"({size}) inside one transaction. Refused above the row limit unless "
                      "allow_table_rewrite=True (CLI --allow-table-rewrite).")
