@@ -73,6 +73,12 @@ bench: $(STAMP)
 record: $(STAMP)
 	$(PY) scripts/record_notebooks.py
 
+# Re-generate notebooks/exercises/exercises_{learner,solution}.ipynb from their one source
+# (notebooks/exercises/source/exercises.ipynb) and record the solution's outputs.
+.PHONY: exercises
+exercises: $(STAMP)
+	$(PY) scripts/build_exercises.py
+
 lock:
 	rm -rf build/lockvenv
 	$(PYTHON) -m venv build/lockvenv
