@@ -18,6 +18,7 @@ help:
 	@echo "make demo   - create .venv, install, build the demo shop, run the notebooks into build/"
 	@echo "make test   - ruff + pytest + nbval over every notebook"
 	@echo "make lab    - open JupyterLab on notebooks/"
+	@echo "make site   - build/site/: executed notebooks, exercises, facilitator's guide (offline)"
 	@echo "make bench  - run benchmarks/ (writes benchmarks/results/)"
 
 $(STAMP): pyproject.toml requirements-lock.txt
@@ -33,11 +34,14 @@ demo: $(STAMP)
 	$(PY) -m shopmig --url sqlite:///$(DEMO_DB) init-demo --rows 100000 --replace
 	$(PY) -m shopmig --url sqlite:///$(DEMO_DB) sql head
 	$(PY) -m shopmig notebooks --out build/notebooks
+	$(PY) scripts/build_site.py --out build/site --reuse build/notebooks
 	@echo
 	@echo "== shopmig demo summary =="
 	@$(PY) -m shopmig --url sqlite:///$(DEMO_DB) inspect
 	@echo "Executed notebooks (open the .html files in a browser, or run: make lab):"
 	@ls -1 build/notebooks/*.html
+	@echo "The walkthrough as a site (notebooks, exercises, facilitator's guide; works offline):"
+	@echo "  build/site/index.html"
 
 test: lint unit notebooks-strict notebooks-servers
 
@@ -72,6 +76,12 @@ bench: $(STAMP)
 
 record: $(STAMP)
 	$(PY) scripts/record_notebooks.py
+
+# The walkthrough as a static site that works offline from file:// (build/site/index.html):
+# every notebook executed, the exercises (solutions collapsed), the facilitator's guide.
+.PHONY: site
+site: $(STAMP)
+	$(PY) scripts/build_site.py --out build/site
 
 # Re-generate notebooks/exercises/exercises_{learner,solution}.ipynb from their one source
 # (notebooks/exercises/source/exercises.ipynb) and record the solution's outputs.

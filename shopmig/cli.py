@@ -164,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--notebooks", default="notebooks", help="folder of the notebooks to run")
     s.add_argument("--url", dest="notebook_url", default=None,
                    help="run the notebooks against this database (default: each notebook's own)")
+
+    s = sub.add_parser("classroom", help="one demo-shop database per learner on a shared server "
+                       "(create), and drop them all again (drop)")
+    csub = s.add_subparsers(dest="classroom_command", required=True, parser_class=_Parser)
+    c = csub.add_parser("create", help="create <prefix>01.. (or <prefix>NAME) demo shops")
+    c.add_argument("learners", nargs="+", metavar="N|NAME",
+                   help="a number of learners, or one name per learner")
+    c.add_argument("--rows", type=_non_negative_int, default=1000)
+    c.add_argument("--urls-file", default=None, metavar="PATH",
+                   help="also write each learner's full URL (password included) to PATH")
+    d = csub.add_parser("drop", help="drop the <prefix>* databases that carry a shopmig marker")
+    for cp in (c, d):
+        cp.add_argument("--prefix", default="shopmig_learner_",
+                        help="database name prefix (default: %(default)s)")
+        cp.add_argument("--url", dest="classroom_url", default=None,
+                        help="the server to use (same as shopmig --url)")
     return p
 
 
@@ -341,6 +357,37 @@ def _cmd_notebooks(url: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_classroom(url: str, args: argparse.Namespace) -> int:
+    from shopmig import classroom
+
+    server = args.classroom_url or url
+    if args.classroom_command == "drop":
+        dropped = classroom.drop_classroom(server, prefix=args.prefix)
+        for name in dropped:
+            print(f"dropped {name}")
+        left = classroom.list_classroom(server, prefix=args.prefix)
+        for name in left:
+            print(f"left alone {name}: no shopmig marker, not a classroom database")
+        print(f"dropped {len(dropped)} classroom database(s) with prefix {args.prefix!r}")
+        return EXIT_OK
+    learners: int | list[str] = args.learners
+    if len(args.learners) == 1 and args.learners[0].isdigit():
+        learners = int(args.learners[0])
+    urls = classroom.create_classroom(server, learners, rows=args.rows, prefix=args.prefix)
+    if args.urls_file:  # passwords inside: readable by the facilitator only
+        import os
+
+        fd = os.open(args.urls_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(urls) + "\n")
+    for learner_url in urls:
+        print(mask_url(learner_url))
+    print(f"created {len(urls)} demo shop(s) with {args.rows:,} orders each"
+          + (f"; full URLs in {args.urls_file}" if args.urls_file else ""))
+    print(f"drop them all afterwards with: shopmig classroom drop --prefix {args.prefix}")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "init-demo": _cmd_init_demo,
     "adopt": _cmd_adopt,
@@ -355,6 +402,7 @@ _COMMANDS = {
     "verify": _cmd_verify,
     "rehearse": _cmd_rehearse,
     "notebooks": _cmd_notebooks,
+    "classroom": _cmd_classroom,
 }
 
 
