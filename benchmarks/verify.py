@@ -1,0 +1,857 @@
+"""Benchmark ``shopmig.verify`` against datacompy, plain pandas and a count/sum floor.
+
+For every backend and ``--sizes`` row count:
+
+1. A source demo shop (``shopmig.make_demo_shop``) is migrated to ``--revision`` (default
+   ``head``, with ``allow_table_rewrite=True``), then copied twice with
+   ``shopmig.copy_database``: a *clean* copy, and a *damaged* one in which a known set of rows
+   was deleted, inserted, or had ``amount`` or ``status`` changed (``--damage`` rows in all).
+2. Every tool compares the source with each copy in its OWN subprocess, so its peak memory is
+   that process's ``ru_maxrss``; a watchdog kills a run over ``--cap-s`` seconds or
+   ``--cap-mb`` resident memory and records that it could not finish:
+
+   - ``shopmig auto``: ``shopmig.verify(src, copy, expect=None, method="auto")``;
+   - ``shopmig stream``: the same with ``method="stream"`` (reference);
+   - ``datacompy``: ``pd.read_sql`` of both tables, then ``datacompy.PandasCompare`` (the
+     1.x name of ``datacompy.Compare``) joined on ``order_id``; load time included;
+   - ``pandas``: ``pd.read_sql`` of both, ``merge(how="outer", indicator=True)`` and a
+     NULL-aware comparison of every shared column;
+   - ``floor``: ``SELECT count(*), sum(amount) FROM orders`` on both sides (finds *that*
+     something differs, not what).
+
+   Each answer is checked against the known damage (the exact keys missing, unexpected and
+   changed per column): ``correct`` in the results.
+3. Cross-backend (``--cross-rows``, PostgreSQL only): the clean and the damaged PostgreSQL
+   copies are copied into SQLite files and verified against the PostgreSQL source; the answer
+   must be the same as on PostgreSQL alone.
+
+Usage (from the repository root)::
+
+    python benchmarks/verify.py --sizes 1000000,10000000 \\
+        --backends sqlite,postgresql,mariadb --out benchmarks/results/verify.json
+
+Server URLs come from ``SHOPMIG_BENCH_POSTGRES_URL`` / ``SHOPMIG_BENCH_MARIADB_URL`` (their
+database part is ignored). Scratch databases are named ``shopmig_bench_verify_*`` (SQLite:
+files in a temporary folder); stale ones from an interrupted run are dropped first, all are
+dropped at the end. Results go to ``--out`` (JSON) and the same name with ``.md`` (printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import inspect
+import json
+import math
+import os
+import platform
+import random
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import alembic
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+import shopmig
+from shopmig import steps
+from shopmig.db import parse_url
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "results" / "verify.json"
+DEFAULT_SIZES = (1_000_000, 10_000_000)
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+SERVER_ENV = {
+    "postgresql": ("SHOPMIG_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    "mariadb": ("SHOPMIG_BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+PREFIX = "shopmig_bench_verify"
+TABLE, KEY = steps.TABLE, steps.KEY
+TOOLS = ("auto", "stream", "datacompy", "pandas", "floor")
+SHOPMIG_TOOLS = ("auto", "stream")
+TOOL_LABEL = {
+    "auto": "shopmig auto",
+    "stream": "shopmig stream",
+    "datacompy": "datacompy",
+    "pandas": "pandas merge",
+    "floor": "floor count+sum",
+}
+TOOL_DESCRIPTION = {
+    "auto": "shopmig.verify(src, copy, expect=None, method='auto')",
+    "stream": "shopmig.verify(src, copy, expect=None, method='stream')",
+    "datacompy": "pd.read_sql('SELECT * FROM orders') of both sides, then "
+    "datacompy.PandasCompare(df1, df2, join_columns='order_id') (datacompy.Compare before 1.0)",
+    "pandas": "pd.read_sql('SELECT * FROM orders') of both sides, merge(on='order_id', "
+    "how='outer', indicator=True), NULL-aware != on every shared column",
+    "floor": "SELECT count(*), sum(amount) FROM orders on both sides (detects only)",
+}
+SUM_TOLERANCE = 0.005  # amounts have 2 decimals; float sums may differ in the last bits
+KEYS_KEPT = 1_000  # a worker reports at most this many keys per kind (enough to check damage)
+WATCH_INTERVAL_S = 0.2
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ worker (one tool, one run)
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM).
+
+    ``ru_maxrss`` is not used as the headline: Linux keeps it across fork + exec, so a worker
+    started by a big parent would report the parent's size. VmHWM belongs to the worker's own
+    address space, created fresh by exec. ``ru_maxrss`` is recorded beside it.
+    """
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return ru_maxrss_mb()
+
+
+def ru_maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _keys(values: Any) -> list[str]:
+    return sorted(str(v) for v in list(values)[:KEYS_KEPT])
+
+
+def _answer(missing: Any, unexpected: Any, changed: dict[str, Any], counted_changed: int,
+            rows: tuple[int, int]) -> dict[str, Any]:
+    """The common shape of every tool's answer: counts and (up to KEYS_KEPT) keys."""
+    return {
+        "counts": {"rows_before": rows[0], "rows_after": rows[1], "missing": len(missing),
+                   "unexpected": len(unexpected), "changed": counted_changed},
+        "keys": {"missing": _keys(missing), "unexpected": _keys(unexpected),
+                 "changed": {col: _keys(keys) for col, keys in changed.items() if len(keys)}},
+    }
+
+
+def run_shopmig(before: str, after: str, method: str) -> dict[str, Any]:
+    params = inspect.signature(shopmig.verify).parameters
+    if "method" in params:
+        result = shopmig.verify(before, after, expect=None, method=method)
+    elif method == "auto":  # the engine before "verify: streaming": load both, pandas merge
+        result = shopmig.verify(before, after, expect=None)
+    else:
+        raise NotImplementedError("this shopmig.verify has no method= parameter")
+    counts = result.counts
+    out: dict[str, Any] = {
+        "engine_method": getattr(result, "method", "pandas (verify without method=)"),
+        "ok": bool(result.ok),
+        "counts": {k: int(counts[k]) for k in
+                   ("rows_before", "rows_after", "missing", "unexpected", "changed")},
+    }
+    try:
+        changed: dict[str, list[Any]] = {}
+        frame = result.changed
+        for col, keys in frame.groupby("column")["key"]:
+            changed[str(col)] = list(keys)
+        out["keys"] = _answer(result.missing[KEY], result.unexpected[KEY], changed, 0,
+                              (0, 0))["keys"]
+    except Exception as exc:  # the counts are still checked
+        out["keys_error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def read_both(before: str, after: str) -> tuple[Any, Any]:
+    import pandas as pd
+
+    frames = []
+    for url in (before, after):
+        engine = sa.create_engine(url)
+        try:
+            frames.append(pd.read_sql(f"SELECT * FROM {TABLE}", engine))
+        finally:
+            engine.dispose()
+    return frames[0], frames[1]
+
+
+def run_datacompy(before: str, after: str) -> dict[str, Any]:
+    import datacompy
+
+    compare_class = getattr(datacompy, "PandasCompare", None) or datacompy.Compare
+    df1, df2 = read_both(before, after)
+    cmp = compare_class(df1, df2, join_columns=KEY)
+    changed: dict[str, Any] = {}
+    total = 0
+    for stat in cmp.column_stats:
+        if stat["column"] == KEY:
+            continue
+        total += int(stat["unequal_cnt"])
+        mask = ~cmp.intersect_rows[stat["match_column"]].astype(bool)
+        changed[stat["column"]] = cmp.intersect_rows.loc[mask, KEY]
+    return {"ok": bool(cmp.matches()),
+            **_answer(cmp.df1_unq_rows[KEY], cmp.df2_unq_rows[KEY], changed, total,
+                      (len(df1), len(df2)))}
+
+
+def run_pandas(before: str, after: str) -> dict[str, Any]:
+    b, a = read_both(before, after)
+    merged = b.merge(a, on=KEY, how="outer", suffixes=("__b", "__a"), indicator=True)
+    missing = merged.loc[merged["_merge"] == "left_only", KEY]
+    unexpected = merged.loc[merged["_merge"] == "right_only", KEY]
+    both = merged[merged["_merge"] == "both"]
+    changed: dict[str, Any] = {}
+    for col in (c for c in b.columns if c in a.columns and c != KEY):
+        left, right = both[f"{col}__b"], both[f"{col}__a"]
+        differs = (left != right) & ~(left.isna() & right.isna())
+        changed[col] = both.loc[differs, KEY]
+    total = sum(len(v) for v in changed.values())
+    return {"ok": not (len(missing) or len(unexpected) or total),
+            **_answer(missing, unexpected, changed, total, (len(b), len(a)))}
+
+
+def run_floor(before: str, after: str) -> dict[str, Any]:
+    sides = []
+    for url in (before, after):
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                count, total = conn.execute(
+                    sa.text(f"SELECT count(*), sum(amount) FROM {TABLE}")
+                ).one()
+            sides.append((int(count), float(total or 0)))
+        finally:
+            engine.dispose()
+    (n_b, s_b), (n_a, s_a) = sides
+    same = n_b == n_a and abs(s_b - s_a) <= SUM_TOLERANCE
+    return {"ok": same, "counts": {"rows_before": n_b, "rows_after": n_a},
+            "sums": [round(s_b, 4), round(s_a, 4)]}
+
+
+def build(url: str, rows: int, revision: str) -> dict[str, Any]:
+    """Make the source demo shop and migrate it (in a worker, so the parent stays small)."""
+    started = time.perf_counter()
+    shopmig.make_demo_shop(url, rows=rows)
+    made = time.perf_counter() - started
+    shopmig.upgrade(url, revision, options=shopmig.MigrationOptions(allow_table_rewrite=True))
+    return {"make_demo_shop_s": round(made, 1),
+            "upgrade_s": round(time.perf_counter() - started - made, 1),
+            "revision": shopmig.current_revision(url)}
+
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one tool once; everything from the URLs to the answer is timed."""
+    if spec["tool"] == "build":
+        return build(spec["after"], spec["rows"], spec["revision"])
+    import datacompy  # noqa: F401  (imported before the clock starts, like pandas and shopmig)
+    import pandas  # noqa: F401
+
+    tool, before, after = spec["tool"], spec["before"], spec["after"]
+    base = rss_mb()
+    started = time.perf_counter()
+    if tool in SHOPMIG_TOOLS:
+        out = run_shopmig(before, after, tool)
+    elif tool == "datacompy":
+        out = run_datacompy(before, after)
+    elif tool == "pandas":
+        out = run_pandas(before, after)
+    elif tool == "floor":
+        out = run_floor(before, after)
+    elif tool == "idle":  # imports only: the baseline every peak includes
+        out = {}
+    else:
+        raise ValueError(f"unknown tool {tool!r}")
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 3), "peak_mb": round(peak_mb(), 1),
+            "ru_maxrss_mb": round(ru_maxrss_mb(), 1), "base_mb": round(base, 1), **out}
+
+
+def worker_main(spec_json: str) -> int:
+    try:
+        out = {"status": "ok", **worker(json.loads(spec_json))}
+    except NotImplementedError as exc:
+        out = {"status": "unavailable", "error": str(exc)}
+    except Exception as exc:
+        import traceback
+
+        out = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
+               "traceback": traceback.format_exc()[-4000:], "peak_mb": round(peak_mb(), 1)}
+    print(json.dumps(out))
+    return 0
+
+
+# ------------------------------------------------------------------ running a worker
+
+
+def launch(spec: dict[str, Any], cap_s: float, cap_mb: float) -> dict[str, Any]:
+    """Run one worker subprocess under a time and resident-memory watchdog."""
+    import psutil
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker",
+                                 json.dumps(spec)], stdout=out, stderr=err)
+        handle = psutil.Process(proc.pid)
+        killed, watched_peak = None, 0.0
+        while proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                rss = handle.memory_info().rss / 2**20
+                watched_peak = max(watched_peak, rss)
+                if rss > cap_mb:
+                    killed = f"killed: resident memory over the {cap_mb:,.0f} MB cap"
+            if time.perf_counter() - started > cap_s:
+                killed = f"killed: over the {cap_s:,.0f} s cap"
+            if killed:
+                proc.kill()
+                proc.wait()
+                break
+            time.sleep(WATCH_INTERVAL_S)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        text, errors = out.read(), err.read()
+    if killed:
+        return {"status": "capped", "error": killed, "seconds_at_kill": round(wall, 1),
+                "watched_peak_mb": round(watched_peak, 1)}
+    try:
+        result = json.loads(text.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"status": "error", "error": f"worker exited {proc.returncode}: "
+                f"{errors.strip()[-2000:]}"}
+    result["process_wall_s"] = round(wall, 2)
+    return result
+
+
+# ------------------------------------------------------------------ scratch databases and damage
+
+
+class Scratch:
+    """The benchmark's databases on one backend (``shopmig_bench_verify_*``), dropped at end."""
+
+    def __init__(self, backend: str, server_url: URL | None, folder: Path) -> None:
+        self.backend, self.server_url, self.folder = backend, server_url, folder
+        self.created: list[URL] = []
+
+    def url(self, name: str, backend: str | None = None) -> URL:
+        database = f"{PREFIX}_{name}"
+        if (backend or self.backend) == "sqlite":
+            return parse_url(f"sqlite:///{self.folder / database}.db")
+        assert self.server_url is not None
+        return self.server_url.set(database=database)
+
+    def fresh(self, name: str, backend: str | None = None) -> URL:
+        url = self.url(name, backend)
+        shopmig.drop_database(url)
+        self.created.append(url)
+        return url
+
+    def drop(self, url: URL) -> None:
+        shopmig.drop_database(url)
+        if url in self.created:
+            self.created.remove(url)
+
+    def drop_all(self) -> None:
+        for url in reversed(self.created):
+            with contextlib.suppress(Exception):
+                shopmig.drop_database(url)
+        self.created.clear()
+
+
+def vacuum(url: URL) -> None:
+    """PostgreSQL: hint bits set and statistics fresh, like a table in service."""
+    if url.get_backend_name() != "postgresql":
+        return
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"VACUUM (FREEZE, ANALYZE) {TABLE}")
+    finally:
+        engine.dispose()
+
+
+def plan_damage(rows: int, damage: int, seed: int) -> dict[str, Any]:
+    """Which keys to delete, insert and change: about ``damage`` rows, a quarter of each."""
+    quarter = max(1, damage // 4)
+    rng = random.Random(seed)
+    picked = rng.sample(range(1, rows + 1), 3 * quarter)
+    ids = [f"ORD-{n:07d}" for n in picked]
+    inserted = sorted(f"ORD-{n:07d}-X" for n in rng.sample(range(1, rows + 1), quarter))
+    return {
+        "delete": sorted(ids[:quarter]),
+        "insert": inserted,  # sorts between existing keys, spread over the whole key range
+        "amount": sorted(ids[quarter: 2 * quarter]),  # + 0.01, the first one set to NULL
+        "status": sorted(ids[2 * quarter:]),  # 'pending' -> 'paid'
+    }
+
+
+def apply_damage(url: URL, plan: dict[str, Any]) -> None:
+    orders = sa.table(TABLE, sa.column(KEY), sa.column("amount"), sa.column(steps.STATUS))
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(orders.delete().where(orders.c[KEY].in_(plan["delete"])))
+            conn.execute(orders.insert(), [
+                {KEY: key, "amount": 12.34, steps.STATUS: steps.STATUS_DEFAULT}
+                for key in plan["insert"]
+            ])
+            null_key, *others = plan["amount"]
+            conn.execute(orders.update().where(orders.c[KEY] == null_key).values(amount=None))
+            conn.execute(orders.update().where(orders.c[KEY].in_(others))
+                         .values(amount=orders.c.amount + 0.01))
+            conn.execute(orders.update().where(orders.c[KEY].in_(plan["status"]))
+                         .values({steps.STATUS: "paid"}))
+    finally:
+        engine.dispose()
+
+
+def expected_answer(rows: int, plan: dict[str, Any] | None) -> dict[str, Any]:
+    if plan is None:
+        return {"counts": {"rows_before": rows, "rows_after": rows, "missing": 0,
+                           "unexpected": 0, "changed": 0},
+                "keys": {"missing": [], "unexpected": [], "changed": {}}}
+    return {
+        "counts": {"rows_before": rows,
+                   "rows_after": rows - len(plan["delete"]) + len(plan["insert"]),
+                   "missing": len(plan["delete"]), "unexpected": len(plan["insert"]),
+                   "changed": len(plan["amount"]) + len(plan["status"])},
+        "keys": {"missing": plan["delete"], "unexpected": plan["insert"],
+                 "changed": {"amount": plan["amount"], steps.STATUS: plan["status"]}},
+    }
+
+
+def judge(tool: str, result: dict[str, Any], expected: dict[str, Any]) -> tuple[bool, str]:
+    """Is the tool's answer the known damage? The floor only has to say *whether* it differs."""
+    damaged = bool(expected["counts"]["missing"] or expected["counts"]["unexpected"]
+                   or expected["counts"]["changed"])
+    if tool == "floor":
+        ok = result["ok"] != damaged
+        state = "damaged" if damaged else "clean"
+        return ok, "" if ok else f"floor says ok={result['ok']} on a {state} copy"
+    problems = []
+    for name, want in expected["counts"].items():
+        got = result["counts"].get(name)
+        if got != want:
+            problems.append(f"{name} {got} != {want}")
+    if bool(result.get("ok")) == damaged:
+        problems.append(f"ok={result.get('ok')}")
+    keys = result.get("keys")
+    if keys is None:
+        problems.append("keys not reported (" + result.get("keys_error", "?") + ")")
+    else:
+        for kind in ("missing", "unexpected"):
+            if sorted(keys[kind]) != sorted(expected["keys"][kind]):
+                problems.append(f"{kind} keys differ from the damage")
+        want_changed = {c: sorted(v) for c, v in expected["keys"]["changed"].items()}
+        got_changed = {c: sorted(v) for c, v in keys["changed"].items()}
+        if got_changed != want_changed:
+            problems.append(f"changed keys per column differ: got columns {sorted(got_changed)} "
+                            f"with {[len(v) for v in got_changed.values()]} keys")
+    return not problems, "; ".join(problems)
+
+
+# ------------------------------------------------------------------ one backend
+
+
+def run_tools(pair: dict[str, Any], tools: list[str], args: argparse.Namespace,
+              expected: dict[str, Any], label: str) -> dict[str, Any]:
+    runs: dict[str, Any] = {}
+    for tool in tools:
+        attempts = []
+        for _ in range(args.repeat):
+            spec = {"tool": tool, "before": pair["before"], "after": pair["after"]}
+            result = launch(spec, args.cap_s, args.cap_mb)
+            if result["status"] == "ok":
+                result["correct"], result["problems"] = judge(tool, result, expected)
+            attempts.append(result)
+            shown = (f"{result['seconds']:8.2f} s {result['peak_mb']:8.0f} MB "
+                     f"correct={result['correct']}"
+                     + (f" [{result['engine_method']}]" if "engine_method" in result else "")
+                     + (f" {result['problems']}" if result.get("problems") else "")
+                     if result["status"] == "ok" else f"{result['status']}: {result['error']}")
+            log(f"    {label} {TOOL_LABEL[tool]:>16}: {shown}")
+            if result["status"] != "ok":
+                break  # capped, failed or unavailable: do not try again
+        ok = [a for a in attempts if a["status"] == "ok"]
+        best = min(ok, key=lambda a: a["seconds"]) if ok else attempts[-1]
+        runs[tool] = {"best": best, "attempts": attempts}
+    return runs
+
+
+def build_source(scratch: Scratch, rows: int, revision: str) -> tuple[URL, dict[str, Any]]:
+    url = scratch.fresh(f"src_{rows}")
+    info = launch({"tool": "build", "after": url.render_as_string(hide_password=False),
+                   "rows": rows, "revision": revision}, 3600, math.inf)
+    if info.get("status") != "ok":
+        raise RuntimeError(f"building the {rows:,}-row source failed: {info.get('error')}")
+    vacuum(url)
+    log(f"  source {rows:,} rows: demo {info['make_demo_shop_s']}s, upgrade to "
+        f"{info['revision']} {info['upgrade_s']}s")
+    return url, {k: info[k] for k in ("make_demo_shop_s", "upgrade_s", "revision")}
+
+
+def make_copy(scratch: Scratch, source: URL, name: str, backend: str | None = None
+              ) -> tuple[URL, dict[str, Any]]:
+    url = scratch.fresh(name, backend)
+    started = time.perf_counter()
+    result = shopmig.copy_database(source, url)
+    info = {"method": result.method, "seconds": round(time.perf_counter() - started, 1),
+            "notes": result.notes}
+    log(f"  copy {name}: {result.method} in {info['seconds']}s")
+    return url, info
+
+
+def bench_backend(scratch: Scratch, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for rows in args.sizes:
+        log(f"{scratch.backend}: {rows:,} rows")
+        source, build = build_source(scratch, rows, args.revision)
+        clean, build["clean_copy"] = make_copy(scratch, source, f"clean_{rows}")
+        damaged, build["damaged_copy"] = make_copy(scratch, source, f"damaged_{rows}")
+        plan = plan_damage(rows, args.damage, args.seed)
+        apply_damage(damaged, plan)
+        vacuum(damaged)
+        entry: dict[str, Any] = {"build": build, "damage": plan, "pairs": {}}
+        pairs = {"clean": (clean, None), "damaged": (damaged, plan)}
+        cross = args.cross_rows == rows and scratch.backend == "postgresql"
+        if cross:
+            for kind, (url, _) in list(pairs.items()):
+                sqlite_url, build[f"cross_{kind}_copy"] = make_copy(
+                    scratch, url, f"cross_{kind}_{rows}", backend="sqlite")
+                pairs[f"cross_{kind}"] = (sqlite_url, pairs[kind][1])
+        # Warm-up, not recorded: both tables read once (OS cache, buffer pool), imports compiled.
+        for url, _ in pairs.values():
+            launch({"tool": "floor", "before": source.render_as_string(hide_password=False),
+                    "after": url.render_as_string(hide_password=False)},
+                   args.cap_s, args.cap_mb)
+        for kind, (url, damage) in pairs.items():
+            expected = expected_answer(rows, damage)
+            pair = {"before": source.render_as_string(hide_password=False),
+                    "after": url.render_as_string(hide_password=False)}
+            runs = run_tools(pair, args.tools, args, expected, f"{kind:>13}")
+            entry["pairs"][kind] = {"after": shopmig.mask_url(url),
+                                    "expected": expected["counts"], "tools": runs}
+        if cross:
+            entry["cross_same_answer"] = {
+                kind: same_answer(entry["pairs"][kind]["tools"],
+                                  entry["pairs"][f"cross_{kind}"]["tools"])
+                for kind in ("clean", "damaged")
+            }
+        for url in [u for u, _ in pairs.values()] + [source]:
+            scratch.drop(url)
+        out[str(rows)] = entry
+    return out
+
+
+def same_answer(same: dict[str, Any], cross: dict[str, Any]) -> dict[str, bool | None]:
+    """Per tool: did the cross-backend run give the same counts and keys as same-backend?"""
+    answers: dict[str, bool | None] = {}
+    for tool, run in cross.items():
+        a, b = same.get(tool, {}).get("best", {}), run["best"]
+        if a.get("status") != "ok" or b.get("status") != "ok":
+            answers[tool] = None
+            continue
+        answers[tool] = (a.get("counts") == b.get("counts") and a.get("keys") == b.get("keys")
+                         and a.get("ok") == b.get("ok"))
+    return answers
+
+
+# ------------------------------------------------------------------ machine info and output
+
+
+def server_version(url: URL) -> str:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = "SHOW server_version" if url.get_backend_name() == "postgresql" else (
+                "SELECT VERSION()"
+            )
+            return str(conn.exec_driver_sql(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def machine_info(servers: dict[str, URL]) -> dict[str, Any]:
+    import datacompy
+    import pandas as pd
+    import psutil
+
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "machine": platform.machine(),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sa.__version__,
+        "alembic": alembic.__version__,
+        "pandas": pd.__version__,
+        "datacompy": datacompy.__version__,
+        "shopmig": shopmig.__version__,
+    }
+    for backend, url in servers.items():
+        info[backend] = server_version(url)
+    return info
+
+
+def leftovers(servers: dict[str, URL]) -> list[str]:
+    """Databases named ``shopmig_bench_*`` still on the servers (should be none)."""
+    found = []
+    for backend, url in servers.items():
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                sql = ("SELECT datname FROM pg_database" if backend == "postgresql"
+                       else "SELECT schema_name FROM information_schema.schemata")
+                found += [f"{backend}:{n}" for (n,) in conn.exec_driver_sql(sql)
+                          if n.startswith("shopmig_bench_")]
+        finally:
+            engine.dispose()
+    return found
+
+
+def drop_stale(servers: dict[str, URL]) -> None:
+    for item in leftovers(servers):
+        backend, name = item.split(":", 1)
+        if name.startswith(PREFIX + "_"):
+            log(f"dropping stale {item}")
+            shopmig.drop_database(servers[backend].set(database=name))
+
+
+def fmt_s(result: dict[str, Any]) -> str:
+    if result["status"] == "ok":
+        return f"{result['seconds']:,.2f} s"
+    if result["status"] == "capped":
+        return f"> {result['seconds_at_kill']:,.0f} s ({result['error'].split(': ', 1)[1]})"
+    return result["status"]
+
+
+def ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> str:
+    """``numerator`` seconds / ``denominator`` seconds; '>' when the numerator was capped."""
+    if denominator.get("status") != "ok" or denominator["seconds"] <= 0:
+        return "-"
+    if numerator.get("status") == "ok":
+        return f"{numerator['seconds'] / denominator['seconds']:,.1f}x"
+    if numerator.get("status") == "capped":
+        return f"> {numerator['seconds_at_kill'] / denominator['seconds']:,.1f}x"
+    return "-"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    s = results["settings"]
+    lines = [
+        "# shopmig verify benchmark",
+        "",
+        f"Date {results['date']}; machine: " + ", ".join(
+            f"{k} {v}" for k, v in results["machine"].items()),
+        "",
+        f"Source: demo shop migrated to `{s['revision']}`; copies by `shopmig.copy_database`; "
+        f"the damaged copy has {s['damage_rows']} rows damaged (a quarter each deleted, "
+        "inserted, amount changed, status changed). Each tool runs in its own process; "
+        f"best of {s['repeat']} run(s); caps {s['cap_s']:,.0f} s and {s['cap_mb']:,.0f} MB "
+        "resident. Peak = the worker process's own peak resident memory (VmHWM; about "
+        f"{results.get('import_mb', 0):,.0f} MB of it is Python + pandas + datacompy "
+        "imported). `vs datacompy` = datacompy time / this time (how many times faster); "
+        "`vs floor` = this time / floor time.",
+        "",
+        "| backend | rows | copy | tool | method | time | peak MB | correct | vs datacompy "
+        "| vs floor |",
+        "|---|---:|---|---|---|---:|---:|---|---:|---:|",
+    ]
+    for backend, sizes in results["backends"].items():
+        for rows, entry in sizes.items():
+            for kind, pair in entry["pairs"].items():
+                tools = {t: r["best"] for t, r in pair["tools"].items()}
+                for tool, r in tools.items():
+                    ok = r["status"] == "ok"
+                    peak = (f"{r['peak_mb']:,.0f}" if ok else
+                            f"> {r['watched_peak_mb']:,.0f}" if r["status"] == "capped" else "-")
+                    correct = ("yes" if r.get("correct") else f"**NO**: {r.get('problems')}"
+                               if ok else "-")
+                    lines.append(
+                        f"| {backend} | {int(rows):,} | {kind} | {TOOL_LABEL[tool]} | "
+                        f"{r.get('engine_method', '')} | {fmt_s(r)} | {peak} | {correct} | "
+                        + (ratio(tools['datacompy'], r) if 'datacompy' in tools
+                           and tool != 'datacompy' else '') + " | "
+                        + (ratio(r, tools['floor']) if 'floor' in tools and tool != 'floor'
+                           else '') + " |")
+            if "cross_same_answer" in entry:
+                lines.append("")
+                lines.append(f"Cross-backend ({backend} source vs SQLite copy, {int(rows):,} "
+                             "rows), same answer as same-backend: " + "; ".join(
+                                 f"{k}: " + ", ".join(f"{TOOL_LABEL[t]} {v}" for t, v in
+                                                      same.items())
+                                 for k, same in entry["cross_same_answer"].items()))
+                lines.append("")
+    lines += ["", "## Targets at the largest size", ""]
+    lines += [f"- {t}" for t in results.get("targets", [])]
+    if results.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    """shopmig auto at the largest size: peak < 500 MB, >= 10x faster than datacompy (damaged
+    and clean), within 10x of the floor on the clean copy."""
+    found = []
+    for backend, sizes in results["backends"].items():
+        rows = max(sizes, key=int)
+        entry = sizes[rows]
+        for kind in ("clean", "damaged"):
+            tools = {t: r["best"] for t, r in entry["pairs"][kind]["tools"].items()}
+            auto = tools.get("auto")
+            if not auto or auto["status"] != "ok":
+                found.append(f"{backend} {int(rows):,} {kind}: shopmig auto did not finish")
+                continue
+            checks = [f"peak {auto['peak_mb']:,.0f} MB "
+                      + ("< 500 MB" if auto["peak_mb"] < 500 else "**not < 500 MB**"),
+                      "correct" if auto.get("correct") else "**wrong**"]
+            dc = tools.get("datacompy")
+            if dc:
+                r = ratio(dc, auto)
+                num = float(r.strip("> x").replace(",", "")) if r != "-" else math.nan
+                checks.append(f"vs datacompy {r} " + ("(>= 10x)" if num >= 10 else "**(< 10x)**"))
+            floor = tools.get("floor")
+            if floor and kind == "clean":
+                r = ratio(auto, floor)
+                num = float(r.strip("> x").replace(",", "")) if r != "-" else math.nan
+                checks.append(f"vs floor {r} " + ("(within 10x)" if num <= 10
+                                                   else "**(not within 10x)**"))
+            found.append(f"{backend} {int(rows):,} {kind} [{auto.get('engine_method')}]: "
+                         + ", ".join(checks))
+    return found
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+# ------------------------------------------------------------------ command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
+                        help="comma-separated row counts (default: %(default)s)")
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="comma-separated, from sqlite,postgresql,mariadb (default: all)")
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help="comma-separated, from %(default)s")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="JSON results file; a .md table is written next to it")
+    parser.add_argument("--revision", default="head",
+                        help="migrate the source to this revision first (default: %(default)s)")
+    parser.add_argument("--damage", type=int, default=100,
+                        help="rows damaged in the damaged copy (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=7, help="picks the damaged rows")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="timed runs per tool and copy; the fastest counts (default: 1)")
+    parser.add_argument("--cap-s", type=float, default=600.0,
+                        help="kill a tool's run after this many seconds (default: %(default)s)")
+    parser.add_argument("--cap-mb", type=float, default=12_288.0,
+                        help="kill a tool's run above this resident memory (default: "
+                        "%(default)s)")
+    parser.add_argument("--cross-rows", type=int, default=1_000_000,
+                        help="size at which a PostgreSQL source is also verified against "
+                        "SQLite copies (0: never; default: %(default)s)")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a note recorded with the results (repeatable)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return args
+    try:
+        args.sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s})
+    except ValueError:
+        parser.error(f"--sizes must be whole numbers, got {args.sizes!r}")
+    if not args.sizes or args.sizes[0] < 1000:
+        parser.error("--sizes needs row counts of at least 1000")
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(args.backends) - set(BACKENDS)
+    if unknown or not args.backends:
+        parser.error(f"--backends must be from {','.join(BACKENDS)}, got {sorted(unknown)}")
+    args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    if set(args.tools) - set(TOOLS) or not args.tools:
+        parser.error(f"--tools must be from {','.join(TOOLS)}")
+    if args.repeat < 1 or args.damage < 4:
+        parser.error("--repeat must be at least 1 and --damage at least 4")
+    return args
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(f"stopped by signal {signum}")  # so the scratch databases are dropped
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        return worker_main(args.worker)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    try:
+        return run(args)
+    except shopmig.ShopmigError as exc:
+        log(f"verify benchmark: {exc}")
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    began = time.perf_counter()
+    servers = {
+        b: parse_url(os.environ.get(SERVER_ENV[b][0]) or SERVER_ENV[b][1])
+        for b in args.backends if b in SERVER_ENV
+    }
+    if "postgresql" in args.backends and args.cross_rows in args.sizes:
+        servers.setdefault("postgresql", parse_url(SERVER_ENV["postgresql"][1]))
+    results: dict[str, Any] = {
+        "benchmark": "verify",
+        "date": dt.date.today().isoformat(),
+        "machine": machine_info(servers),
+        "settings": {"sizes": args.sizes, "backends": args.backends, "tools": args.tools,
+                     "revision": args.revision, "damage_rows": args.damage, "seed": args.seed,
+                     "repeat": args.repeat, "cap_s": args.cap_s, "cap_mb": args.cap_mb,
+                     "cross_rows": args.cross_rows,
+                     "servers": {b: shopmig.mask_url(u) for b, u in servers.items()}},
+        "tools": {t: TOOL_DESCRIPTION[t] for t in args.tools},
+        "verify_has_method": "method" in inspect.signature(shopmig.verify).parameters,
+        "backends": {},
+    }
+    results["shopmig_package"] = str(Path(shopmig.__file__).parent)
+    if args.note:
+        results["notes"] = list(args.note)
+    drop_stale(servers)
+    with tempfile.TemporaryDirectory(prefix=f"{PREFIX}_") as folder:
+        results["import_mb"] = launch({"tool": "idle", "before": "", "after": ""},
+                                      60, args.cap_mb).get("peak_mb")
+        for backend in args.backends:
+            scratch = Scratch(backend, servers.get(backend), Path(folder))
+            try:
+                results["backends"][backend] = bench_backend(scratch, args)
+            finally:
+                scratch.drop_all()
+    left = leftovers(servers)
+    if left:
+        results.setdefault("notes", []).append(f"left over scratch databases: {left}")
+    results["targets"] = targets(results)
+    results["elapsed_s"] = round(time.perf_counter() - began, 1)
+    table = markdown(results)
+    write_atomic(args.out, json.dumps(results, indent=2, default=str) + "\n")
+    write_atomic(args.out.with_suffix(".md"), table)
+    print(table)
+    log(f"wrote {args.out} and {args.out.with_suffix('.md')} in {results['elapsed_s']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
