@@ -49,6 +49,7 @@ from shopmig.db import (
 )
 from shopmig.errors import InvalidArgumentError, ShopmigError
 from shopmig.migrate import alembic_config, current_revision, upgrade
+from shopmig.scratch import scratch_url
 from shopmig.steps import StepImpact
 from shopmig.verify import snapshot, verify
 from shopmig.workload import ShopWorkload, expected_state, require_local, window_stats
@@ -74,7 +75,8 @@ def workload_url(url: str | URL, folder: str, name: str) -> str:
 
     In-memory SQLite cannot be shared, so it becomes the file ``<folder>/<name>.db`` (a
     relative ``folder`` keeps the URL relative, so nothing prints an absolute path); a SQLite
-    file URL gives ``<name>.db`` beside that file; a server URL gets ``name`` as its database.
+    file URL gives ``<name>.db`` beside that file; a server URL names a scratch database as
+    :func:`shopmig.scratch_url` does.
     Nothing is created. The password is kept: pass the result on, show it with
     :func:`shopmig.mask_url`.
     """
@@ -85,7 +87,7 @@ def workload_url(url: str | URL, folder: str, name: str) -> str:
         else:
             path = os.path.join(os.path.dirname(parsed.database or ""), f"{name}.db")
         return parsed.set(database=path).render_as_string(hide_password=False)
-    return parsed.set(database=name).render_as_string(hide_password=False)
+    return scratch_url(parsed, name).render_as_string(hide_password=False)
 
 
 # ------------------------------------------------------------------ the naive step 0002

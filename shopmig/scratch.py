@@ -33,8 +33,10 @@ def scratch_url(base_url: str | URL, name: str) -> URL:
     """The URL of the scratch database ``name`` next to ``base_url`` (nothing is created).
 
     In-memory SQLite stays ``sqlite://``; a SQLite file becomes ``<folder>/<name>.db``; a
-    server URL gets ``name`` as its database. ``name`` must be a plain identifier
-    (letters, digits and underscores, at most 63 characters).
+    server URL gets ``<its database>__<name>`` (just ``name`` if it names none), so learners
+    sharing a server, each with a database of their own, never share scratch databases.
+    ``name`` must be a plain identifier (letters, digits and underscores, at most 63
+    characters).
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgumentError(
@@ -46,7 +48,12 @@ def scratch_url(base_url: str | URL, name: str) -> URL:
     if parsed.get_backend_name() == "sqlite":
         folder = os.path.dirname(os.path.abspath(parsed.database or ""))
         return parsed.set(database=os.path.join(folder, f"{name}.db"))
-    return parsed.set(database=name)
+    if not parsed.database:
+        return parsed.set(database=name)
+    if parsed.database == name or parsed.database.endswith(f"__{name}"):
+        return parsed  # already this scratch database: naming it again changes nothing
+    owner = re.sub(r"[^A-Za-z0-9_]", "_", parsed.database)[: max(0, 61 - len(name))]
+    return parsed.set(database=f"{owner}__{name}" if owner else name)
 
 
 def _clear_leftover(url: URL) -> None:

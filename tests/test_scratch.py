@@ -92,8 +92,16 @@ def test_bad_names_are_refused(name: object) -> None:
 def test_scratch_url_keeps_credentials_and_replaces_the_database() -> None:
     url = shopmig.scratch_url("postgresql+psycopg://u:secret@db.example:5432/prod", "shopmig_x")
     assert (url.username, url.password, url.host, url.database) == (
-        "u", "secret", "db.example", "shopmig_x"
+        "u", "secret", "db.example", "prod__shopmig_x"
     )
+    # learners sharing a server each get their own scratch databases
+    a = shopmig.scratch_url("postgresql+psycopg://h/shopmig_learner_01", "shopmig_nb01")
+    b = shopmig.scratch_url("postgresql+psycopg://h/shopmig_learner_02", "shopmig_nb01")
+    assert a.database != b.database and a.database.endswith("__shopmig_nb01")
+    assert len(shopmig.scratch_url("mysql+pymysql://h/" + "x" * 80, "shopmig_nb01").database) <= 63
+    assert shopmig.scratch_url("postgresql+psycopg://h", "shopmig_x").database == "shopmig_x"
+    once = shopmig.scratch_url("postgresql+psycopg://h/test", "shopmig_x")
+    assert shopmig.scratch_url(once, "shopmig_x") == once  # naming it again changes nothing
     assert shopmig.scratch_url("sqlite:///:memory:", "shopmig_x").database is None
 
 
