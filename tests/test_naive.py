@@ -60,7 +60,7 @@ def test_workload_url_makes_memory_sqlite_a_file_and_keeps_the_rest() -> None:
     assert shopmig.workload_url("sqlite://", "/w", "shop") == "sqlite:////w/shop.db"
     assert shopmig.workload_url("sqlite:////a/b.db", "/w", "shop") == "sqlite:////a/shop.db"
     assert (shopmig.workload_url("postgresql+psycopg://u:secret@h:5432/db", ".", "shop")
-            == "postgresql+psycopg://u:secret@h:5432/shop")
+            == "postgresql+psycopg://u:secret@h:5432/db__shop")  # named like a scratch database
 
 
 # ------------------------------------------------------------------ SQLite
