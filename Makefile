@@ -73,6 +73,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/status_step.py --sizes 10000,1000000 --backends sqlite,postgresql,mariadb --out benchmarks/results/status_step.json
+	$(PY) benchmarks/verify.py --sizes 1000000,10000000 --backends sqlite,postgresql,mariadb --out benchmarks/results/verify.json
 
 record: $(STAMP)
 	$(PY) scripts/record_notebooks.py
