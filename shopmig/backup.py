@@ -44,6 +44,7 @@ from shopmig.db import (
     reading,
     sqlite_path,
     translate_error,
+    url_of,
     use_connection,
 )
 from shopmig.errors import (
@@ -102,14 +103,6 @@ class Backup:
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _url_of(source: Source) -> URL:
-    if isinstance(source, Connection):
-        return source.engine.url
-    if isinstance(source, Engine):
-        return source.url
-    return parse_url(source)
 
 
 def _backend(url: URL) -> str:
@@ -326,7 +319,7 @@ def backup_database(source: Source, directory: str | os.PathLike[str]) -> Backup
     when the dump tool is not installed and :class:`~shopmig.errors.BackupFailedError` with
     the tool's error output (passwords masked) when it fails; no partial file is left.
     """
-    url = _url_of(source)
+    url = url_of(source)
     method = _method(url)
     if isinstance(source, str | URL) and not is_memory_sqlite(url) and not database_exists(url):
         raise DatabaseNotFoundError(mask_url(url))
@@ -377,7 +370,7 @@ def restore_backup(backup: Backup, target: str | URL | Engine | Connection) -> s
     """
     if backup.method not in METHODS:
         raise InvalidArgumentError("backup.method", backup.method, " or ".join(METHODS))
-    url = _url_of(target)
+    url = url_of(target)
     if _method(url) != backup.method:
         raise InvalidArgumentError(
             "target", mask_url(url),
@@ -426,7 +419,7 @@ def _restore_sqlite(path: Path, target: str | URL | Engine | Connection) -> None
                 assert raw is not None
                 src.backup(raw)
             return
-        dest_path = sqlite_path(_url_of(target))
+        dest_path = sqlite_path(url_of(target))
         assert dest_path is not None
         dst = sqlite3.connect(dest_path)
         try:
@@ -437,7 +430,7 @@ def _restore_sqlite(path: Path, target: str | URL | Engine | Connection) -> None
             raise
         dst.close()
     except sqlite3.Error as exc:
-        raise BackupFailedError("sqlite3 backup", mask_url(_url_of(target)), str(exc)) from None
+        raise BackupFailedError("sqlite3 backup", mask_url(url_of(target)), str(exc)) from None
     finally:
         src.close()
 

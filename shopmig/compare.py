@@ -195,10 +195,6 @@ def _concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _dedupe(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    return frame.drop_duplicates(subset=[key]).reset_index(drop=True) if len(frame) else frame
-
-
 def sql_expectation_failures(
     before: Side, after: Side, expect: Mapping[str, Any],
     key_range: tuple[Any, Any] | None, keep: Callable[[Any], bool] | None = None,

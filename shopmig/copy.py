@@ -35,6 +35,7 @@ from shopmig.db import (
     reading,
     sqlite_path,
     translate_error,
+    url_of,
     use_connection,
     writing,
 )
@@ -299,12 +300,7 @@ def copy_database(
     Raises :class:`~shopmig.errors.TargetExistsError` and leaves everything as it was if the
     target exists. The source is only read.
     """
-    src_url = source.engine.url if isinstance(source, Connection) else (
-        source.url if isinstance(source, Engine) else parse_url(source)
-    )
-    dst_url = target.engine.url if isinstance(target, Connection) else (
-        target.url if isinstance(target, Engine) else parse_url(target)
-    )
+    src_url, dst_url = url_of(source), url_of(target)
     if not isinstance(source, Connection | Engine) and not database_exists(src_url):
         raise DatabaseNotFoundError(mask_url(src_url))
     if not is_memory_sqlite(dst_url) and database_exists(dst_url):

@@ -83,6 +83,15 @@ def mask_text(text: str) -> str:
     return _QUERY_SECRET.sub(r"\1=***", masked)
 
 
+def url_of(source: Source) -> URL:
+    """The URL behind ``source`` (a URL string, a URL, an Engine or a Connection)."""
+    if isinstance(source, Connection):
+        return source.engine.url
+    if isinstance(source, Engine):
+        return source.url
+    return parse_url(source)
+
+
 def mask_url(url: str | URL | Engine | Connection) -> str:
     """Render a URL (or an engine's or connection's URL) with its password replaced by ``***``."""
     if isinstance(url, Connection):

@@ -34,7 +34,7 @@ from alembic import command
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy.dialects import mysql, postgresql
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from shopmig import steps
@@ -45,6 +45,7 @@ from shopmig.db import (
     quote,
     reading,
     sqlite_write_transactions,
+    url_of,
     use_connection,
 )
 from shopmig.errors import InvalidArgumentError, ShopmigError
@@ -326,14 +327,6 @@ class WorkloadRun:
                 "table_rewritten": self.table_rewritten, "error": self.error}
 
 
-def _url_of(source: Source) -> URL:
-    if isinstance(source, Connection):
-        return source.engine.url
-    if isinstance(source, Engine):
-        return source.url
-    return parse_url(source)
-
-
 def _account(before: pd.DataFrame, after: pd.DataFrame, events: list[Any]
              ) -> tuple[int, int]:
     """(lost writes, unexplained differences) of ``after`` against ``before`` + the writes."""
@@ -370,7 +363,7 @@ def run_under_workload(
     :class:`~shopmig.errors.ShopmigError` or driver error from ``action`` is recorded in
     ``error``, not raised.
     """
-    url = _url_of(source)
+    url = url_of(source)
     require_local(url)
     before = snapshot(source, columns=[steps.KEY, "amount"])
     identity = table_identity(source)
