@@ -11,9 +11,9 @@ only in float formatting), never under-report them.
 - ``stream``: both sides read in binary key order, ``chunk_rows`` at a time, merged like a
   merge join; works between any two databases (SQLite copy vs PostgreSQL source). Memory is
   bounded by the chunk size.
-- ``checksum`` (PostgreSQL/PostgreSQL, MariaDB/MariaDB): the server computes a row count and a
-  sum of row hashes per key segment on each side; only segments that differ are split further
-  (bisection) and only the leaves that still differ are fetched.
+- ``checksum`` (PostgreSQL/PostgreSQL, MariaDB/MariaDB): each server computes a row count and a
+  sum of row hashes per key-hash bucket; only the buckets that differ send their (key, hash)
+  pairs, and only the rows whose hash differs are fetched.
 - ``sqlite-join`` (two SQLite databases, at least one a file): one ``FULL JOIN`` inside SQLite
   (the other database ATTACHed) returns exactly the keys that differ.
 """
