@@ -48,7 +48,11 @@ TAIL_S = 0.5  # the workload keeps writing this long after the last step
 
 @dataclass(frozen=True)
 class RehearsedStep:
-    """One step as it ran on the copy under the workload."""
+    """One step as it ran on the copy under the workload.
+
+    ``verify_ok`` is the verification made once all steps ran (every pre-existing row and every
+    committed write checked), recorded on each step that ran; None for a step that failed.
+    """
 
     revision: str
     direction: str
