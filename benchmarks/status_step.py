@@ -31,9 +31,7 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -43,8 +41,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import alembic
 import sqlalchemy as sa
+from _common import log, machine_info, write_atomic
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL, Connection
@@ -101,8 +99,6 @@ STALL_VARIANTS = {
 }
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ scratch databases
@@ -522,28 +518,8 @@ def bench_write_stall(scratch: Scratch, rows: int, repeat: int) -> dict[str, Any
 # ------------------------------------------------------------------ machine info and output
 
 
-def server_version(url: URL) -> str:
-    with session(url) as conn:
-        query = "SHOW server_version" if url.get_backend_name() == "postgresql" else (
-            "SELECT VERSION()"
-        )
-        return str(conn.exec_driver_sql(query).scalar_one())
 
 
-def machine_info(servers: dict[str, URL]) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "cores": os.cpu_count(),
-        "machine": platform.machine(),
-        "system": platform.platform(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "sqlalchemy": sa.__version__,
-        "alembic": alembic.__version__,
-        "shopmig": shopmig.__version__,
-    }
-    for backend, url in servers.items():
-        info[backend] = server_version(url)
-    return info
 
 
 def fmt_ms(seconds: float) -> str:
@@ -603,11 +579,6 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 # ------------------------------------------------------------------ command line

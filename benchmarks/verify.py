@@ -45,11 +45,9 @@ import inspect
 import json
 import math
 import os
-import platform
 import random
 import resource
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -57,8 +55,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import alembic
 import sqlalchemy as sa
+from _common import log, write_atomic
+from _common import machine_info as common_machine_info
 from sqlalchemy.engine import URL
 
 import shopmig
@@ -98,8 +97,6 @@ KEYS_KEPT = 1_000  # a worker reports at most this many keys per kind (enough to
 WATCH_INTERVAL_S = 0.2
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ worker (one tool, one run)
@@ -567,16 +564,6 @@ def same_answer(same: dict[str, Any], cross: dict[str, Any]) -> dict[str, bool |
 # ------------------------------------------------------------------ machine info and output
 
 
-def server_version(url: URL) -> str:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            query = "SHOW server_version" if url.get_backend_name() == "postgresql" else (
-                "SELECT VERSION()"
-            )
-            return str(conn.exec_driver_sql(query).scalar_one())
-    finally:
-        engine.dispose()
 
 
 def machine_info(servers: dict[str, URL]) -> dict[str, Any]:
@@ -584,22 +571,11 @@ def machine_info(servers: dict[str, URL]) -> dict[str, Any]:
     import pandas as pd
     import psutil
 
-    info: dict[str, Any] = {
-        "cores": os.cpu_count(),
+    return common_machine_info(servers, {
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "machine": platform.machine(),
-        "system": platform.platform(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "sqlalchemy": sa.__version__,
-        "alembic": alembic.__version__,
         "pandas": pd.__version__,
         "datacompy": datacompy.__version__,
-        "shopmig": shopmig.__version__,
-    }
-    for backend, url in servers.items():
-        info[backend] = server_version(url)
-    return info
+    })
 
 
 def leftovers(servers: dict[str, URL]) -> list[str]:
@@ -730,11 +706,6 @@ def targets(results: dict[str, Any]) -> list[str]:
     return found
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 # ------------------------------------------------------------------ command line

@@ -1,0 +1,60 @@
+"""Helpers shared by the benchmark scripts: logging, atomic result files, machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import alembic
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+import shopmig
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout carries the results table)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, so a result file is never half written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def server_version(url: URL) -> str:
+    """The server's own version string."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = "SHOW server_version" if url.get_backend_name() == "postgresql" else (
+                "SELECT VERSION()"
+            )
+            return str(conn.exec_driver_sql(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def machine_info(servers: dict[str, URL], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Cores, platform, library and server versions, for the results file."""
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sa.__version__,
+        "alembic": alembic.__version__,
+        "shopmig": shopmig.__version__,
+        **(extra or {}),
+    }
+    for backend, url in servers.items():
+        info[backend] = server_version(url)
+    return info
