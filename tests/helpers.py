@@ -43,3 +43,15 @@ def plain_server_shop(url: str) -> None:
         "INSERT INTO orders VALUES ('P1', 12.5), ('P2', 3.0)",
     )
     shopmig.adopt(url)
+
+def add_child_table(url: str) -> None:
+    """Add ``order_items`` (a foreign key to orders, an index of its own, three rows)."""
+    execute(
+        url,
+        "CREATE TABLE order_items (item_id INTEGER NOT NULL PRIMARY KEY, "
+        "order_id VARCHAR(36) NOT NULL, qty INTEGER NOT NULL, "
+        "CONSTRAINT fk_items_order FOREIGN KEY (order_id) REFERENCES orders (order_id))",
+        "CREATE INDEX ix_items_qty ON order_items (qty)",
+        "INSERT INTO order_items (item_id, order_id, qty) VALUES "
+        "(1, 'ORD-0000001', 2), (2, 'ORD-0000001', 1), (3, 'ORD-0000042', 5)",
+    )

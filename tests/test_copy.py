@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import execute
+from helpers import add_child_table, execute
 from pandas.testing import assert_frame_equal
 
 import shopmig
@@ -19,17 +19,6 @@ METHOD = {"sqlite": "sqlite-backup", "postgresql": "template", "mariadb": "show-
 
 
 
-def add_child_table(url: str) -> None:
-    """order_items with a foreign key to orders and an index of its own."""
-    execute(
-        url,
-        "CREATE TABLE order_items (item_id INTEGER NOT NULL PRIMARY KEY, "
-        "order_id VARCHAR(36) NOT NULL, qty INTEGER NOT NULL, "
-        "CONSTRAINT fk_items_order FOREIGN KEY (order_id) REFERENCES orders (order_id))",
-        "CREATE INDEX ix_items_qty ON order_items (qty)",
-        "INSERT INTO order_items (item_id, order_id, qty) VALUES "
-        "(1, 'ORD-0000001', 2), (2, 'ORD-0000001', 1), (3, 'ORD-0000042', 5)",
-    )
 
 
 def state(url: str) -> dict[str, pd.DataFrame]:
