@@ -458,7 +458,7 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
         if engine == "checksum":
             got = compare.checksum_engine(
                 b_side, a_side, shared=shared, before_cols=b_cols, after_cols=a_cols,
-                bucket_rows=max(chunk_rows // 50, 1), key_range=rng)
+                bucket_rows=max(chunk_rows // 50, 1), key_range=rng, rtol=rtol)
         else:
             got = _collect_sqlite_join(b_side, a_side, b_cols, a_cols, shared, chunk_rows, rng)
         got.expectation_failures = compare.sql_expectation_failures(b_side, a_side, expect, rng)

@@ -538,6 +538,77 @@ def test_float_rtol_default_and_override(make_url) -> None:
         assert shopmig.verify(a, c, method=method, float_rtol=1e-13).counts["changed"] == 50
 
 
+def float_pairs(seed: int = 5) -> tuple[Rows, Rows]:
+    """Before/after rows whose floats sit on every edge a server-side float hash could get
+    wrong: zero and NULL, signs, powers of two apart, subnormal and huge values, swaps, and
+    relative changes just under and over verify's default tolerance (1e-9). Two rows whose
+    text would run together without quoting (``p,q`` + ``x`` vs ``p`` + ``q,x``) trade places.
+    """
+    edge = [  # before, after
+        (0.0, None), (None, 0.0), (None, None), (0.0, -0.0), (1.5, -1.5), (-2.25, -2.25),
+        (1e-300, 2e-300), (5e-324, 1e-323), (1e308, 1.0000001e308), (3.0, 6.0),
+        (0.75, 0.375), (-1e-5, -1.1e-5), (10.0, 20.0), (20.0, 10.0),
+        (123.456, 123.456 * (1 + 3e-10)), (1.0, 1.0 + 5e-11), (123.456, 123.456 * (1 + 3e-9)),
+    ]
+    rng = random.Random(seed)
+    for _ in range(300):
+        x = rng.choice([-1, 1]) * rng.uniform(1, 2) * 2.0 ** rng.randint(-900, 900)
+        edge.append((x, x * (1 + rng.choice([0.0, 1e-12, 1e-10, 3e-10, 2e-9, 1e-7]))))
+    before = {f"F-{i:03d}": {"amount": b, "note": "n"} for i, (b, _) in enumerate(edge)}
+    after = {f"F-{i:03d}": {"amount": a, "note": "n"} for i, (_, a) in enumerate(edge)}
+    before["x"] = {"amount": 1.0, "note": "p,q"}
+    after["q,x"] = {"amount": 1.0, "note": "p"}
+    for key in ("K'", "K\\", "K,'1'"):  # quotes, a backslash, a comma in keys
+        before[key] = {"amount": 2.0, "note": "it's"}
+        after[key] = {"amount": 2.0, "note": "it's"}
+    after["K'"]["note"] = "it\\'s"
+    return before, after
+
+
+def float_changes(before: Rows, after: Rows, rtol: float) -> set[tuple[str, str]]:
+    """The (key, column) cells that differ, floats by verify's rule (relative, no absolute
+    floor): the oracle for :func:`test_float_edges_and_row_text_every_method`."""
+    out = set()
+    for key in before.keys() & after.keys():
+        for col in ("amount", "note"):
+            b, a = before[key][col], after[key][col]
+            if (b is None) != (a is None):
+                out.add((key, col))
+            elif isinstance(b, float):
+                if not math.isclose(b, a, rel_tol=rtol, abs_tol=0.0):
+                    out.add((key, col))
+            elif b != a:
+                out.add((key, col))
+    return out
+
+
+@pytest.mark.parametrize("backend", ["sqlite", server("postgresql"), server("mariadb")])
+def test_float_edges_and_row_text_every_method(make_url, backend: str) -> None:
+    before, after = float_pairs()
+    urls = []
+    for side, rows in (("before", before), ("after", after)):
+        url = new_db(make_url, backend)
+        write_table(url, rows, {"amount": DOUBLE[backend], "note": "VARCHAR(20)"},
+                    key_type=key_sql(backend, url, side))
+        urls.append(url)
+    for rtol in (1e-9, 1e-13):  # 1e-13 is below the MariaDB log hash's step: exact text
+        want = float_changes(before, after, rtol)
+        assert ("F-014", "amount") in want if rtol < 1e-9 else ("F-016", "amount") in want
+        for method in METHODS[backend]:
+            for chunk_rows in (97, 50_000):  # many buckets; one bucket for the whole table
+                result = shopmig.verify(*urls, method=method, chunk_rows=chunk_rows,
+                                        float_rtol=None if rtol == 1e-9 else rtol)
+                what = f"{method} rtol={rtol} chunk_rows={chunk_rows}"
+                got = {(k, c) for k, c in result.changed[["key", "column"]].itertuples(
+                    index=False, name=None)}
+                assert got == want, (what, sorted(got ^ want)[:8])
+                assert sorted(result.missing[KEY]) == ["x"], what
+                assert sorted(result.unexpected[KEY]) == ["q,x"], what
+    for method in METHODS[backend]:  # alone in the range, the two rows' texts must differ
+        result = shopmig.verify(*urls, method=method, key_range=("q,x", "x"))
+        assert (result.counts["missing"], result.counts["unexpected"]) == (1, 1), method
+
+
 # ------------------------------------------------------------------ keys
 
 
