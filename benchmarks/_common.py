@@ -42,6 +42,20 @@ def server_version(url: URL) -> str:
         engine.dispose()
 
 
+def server_cache(url: URL) -> str:
+    """How much of the tables the server itself keeps in memory: PostgreSQL's
+    ``shared_buffers`` (the OS page cache comes on top), MariaDB's InnoDB buffer pool."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if url.get_backend_name() == "postgresql":
+                return f"shared_buffers {conn.exec_driver_sql('SHOW shared_buffers').scalar_one()}"
+            size = conn.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar_one()
+            return f"innodb_buffer_pool_size {int(size) // 2**20} MB"
+    finally:
+        engine.dispose()
+
+
 def machine_info(servers: dict[str, URL], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Cores, platform, library and server versions, for the results file."""
     info: dict[str, Any] = {
@@ -57,4 +71,5 @@ def machine_info(servers: dict[str, URL], extra: dict[str, Any] | None = None) -
     }
     for backend, url in servers.items():
         info[backend] = server_version(url)
+        info[f"{backend}_cache"] = server_cache(url)
     return info
