@@ -24,7 +24,7 @@ import bisect
 import contextlib
 import random
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +42,9 @@ NULL_MARK = "\x1e"
 DOUBLE_RTOL = 1e-9
 SINGLE_RTOL = 1e-6
 IN_BATCH = 500
+PAIR_BUDGET = 400_000  # (key, hash) pairs per side held at once by the checksum engine
+MAX_IN_BUCKETS = 5_000  # differing buckets named in one IN list
+SEGMENT_SAMPLE = 50_000  # keys that place the segments of a checksum comparison
 OTHER_SCHEMA = "shopmig_other"
 
 
@@ -142,16 +145,21 @@ def open_side(name: str, conn: Connection, table: str, key: str) -> Side:
 def column_rtol(before: Side | None, after: Side | None, column: str) -> float:
     """Relative tolerance for a float column: single precision on either side loosens it."""
     for side in (before, after):
-        if side is None or column not in side.table.c:
-            continue
-        typ = side.table.c[column].type
-        single = (
-            (side.dialect == "postgresql" and isinstance(typ, sa.REAL))
-            or (side.dialect == "mysql" and type(typ).__name__ == "FLOAT")
-        )
-        if single:
+        if side is not None and column in side.table.c and _single_precision(side, column):
             return SINGLE_RTOL
     return DOUBLE_RTOL
+
+
+def _single_precision(side: Side, column: str) -> bool:
+    typ = side.table.c[column].type
+    return ((side.dialect == "postgresql" and isinstance(typ, sa.REAL))
+            or (side.dialect == "mysql" and type(typ).__name__ == "FLOAT"))
+
+
+def _double(side: Side, column: str) -> bool:
+    """A double precision float column."""
+    return (isinstance(side.table.c[column].type, sa.Float)
+            and not _single_precision(side, column))
 
 
 def check_unique(side: Side) -> None:
@@ -365,17 +373,27 @@ def _column_hash(side: Side, column: str) -> sa.ColumnElement[Any]:
     return sa.func.coalesce(h, sa.literal(7919, sa.BigInteger))
 
 
-#: Floats hash by ``round(log2(x) * 2**32)`` on MariaDB/MySQL: two values with the same hash
+#: Doubles hash by ``round(log2(x) * 2**32)`` on MariaDB/MySQL: two values with the same hash
 #: differ by less than 1.62e-10 relative, so the hash may only be used where the column's
 #: tolerance is at least this (verify's default is 1e-9 for doubles).
 LOG_HASH_RTOL = 2e-10
 
 
-def _mysql_value(side: Side, column: str, rtol: float | None) -> sa.ColumnElement[Any]:
+def log_hashed_floats(before: Side, after: Side, columns: Sequence[str],
+                      rtol: Mapping[str, float]) -> set[str]:
+    """The columns :func:`row_hash` may write as a quantized log on MariaDB/MySQL: doubles on
+    both sides (a float and a double of the same value have different logs, but the same
+    short text) whose tolerance is at least :data:`LOG_HASH_RTOL`."""
+    return {c for c in columns
+            if c in before.table.c and c in after.table.c and _double(before, c)
+            and _double(after, c) and rtol.get(c, 0.0) >= LOG_HASH_RTOL}
+
+
+def _mysql_value(side: Side, column: str, log: bool) -> sa.ColumnElement[Any]:
     """One column's part of a MariaDB/MySQL row text (see :func:`row_hash`)."""
     col = side.col(column)
-    if isinstance(col.type, sa.Float) and rtol is not None and rtol >= LOG_HASH_RTOL:
-        # positive floats: their log, in 2**-32 steps (no float formatting, 3x cheaper);
+    if log:
+        # positive doubles: their log, in 2**-32 steps (no float formatting, 3x cheaper);
         # zero, negatives and NULL: crc32 of their quoted text, moved out of the log's range
         return sa.case(
             (col > 0, sa.cast(sa.func.log2(col) * 4294967296, sa.BigInteger)),
@@ -385,22 +403,21 @@ def _mysql_value(side: Side, column: str, rtol: float | None) -> sa.ColumnElemen
 
 
 def row_hash(side: Side, columns: Sequence[str],
-             rtol: Mapping[str, float] | None = None) -> sa.ColumnElement[Any]:
+             log_floats: Collection[str] = ()) -> sa.ColumnElement[Any]:
     """A per-row hash over ``columns`` computed by the server (same dialect on both sides).
 
     PostgreSQL: the 64-bit column hashes, each shifted by its position, XORed together.
     MariaDB/MySQL: ``crc32`` of the row written as text, every value but the key through
     ``QUOTE()`` (``NULL`` stays the bare word NULL, quotes and backslashes are escaped) and the
     key last, so the text is unambiguous; one ``crc32`` per row costs less than one per
-    column. A float column whose tolerance in ``rtol`` allows it is written as its quantized
-    log instead of its decimal text: MariaDB's float formatting costs more than the rest of
-    the row together.
+    column. The ``log_floats`` columns (see :func:`log_hashed_floats`) are written as their
+    quantized log instead of their decimal text: MariaDB's float formatting costs more than
+    the rest of the row together.
     """
     if side.dialect != "postgresql":
-        rtol = rtol or {}
         # the key (never NULL) goes last and unquoted: the other fields, each a quoted string,
         # the word NULL or an integer, read unambiguously from the left, and the rest is the key
-        parts = [_mysql_value(side, column, rtol.get(column))
+        parts = [_mysql_value(side, column, column in log_floats)
                  for column in columns if column != side.key.name]
         return sa.func.crc32(sa.func.concat_ws(",", *parts, side.key))
     out: sa.ColumnElement[Any] | None = None
@@ -432,25 +449,22 @@ def _estimated_rows(side: Side) -> int:
     return max(0, int(got or 0))
 
 
-def _bucket_totals(side: Side, columns: Sequence[str], rtol: Mapping[str, float], buckets: int,
-                   key_range: tuple[Any, Any] | None) -> dict[int, tuple[int, Any]]:
+def _bucket_totals(side: Side, columns: Sequence[str], log_floats: Collection[str],
+                   buckets: int, key_range: tuple[Any, Any] | None
+                   ) -> dict[int, tuple[int, Any]]:
     b = _bucket(side, buckets).label("b")
-    stmt = (sa.select(b, sa.func.count(), sa.func.sum(row_hash(side, columns, rtol)))
+    stmt = (sa.select(b, sa.func.count(), sa.func.sum(row_hash(side, columns, log_floats)))
             .select_from(side.table).where(*_in_range(side, key_range)).group_by(b))
     return {int(r[0]): (int(r[1]), r[2]) for r in side.execute(stmt)}
 
 
-def _bucket_rows(side: Side, columns: Sequence[str], rtol: Mapping[str, float], buckets: int,
-                 wanted: Sequence[int], key_range: tuple[Any, Any] | None) -> pd.DataFrame:
+def _bucket_rows(side: Side, columns: Sequence[str], log_floats: Collection[str],
+                 buckets: int, wanted: Sequence[int], key_range: tuple[Any, Any] | None
+                 ) -> pd.DataFrame:
     """(key, row hash) of every row in the ``wanted`` buckets."""
-    b = _bucket(side, buckets)
-    frames = []
-    for start in range(0, len(wanted), IN_BATCH):
-        batch = list(wanted[start : start + IN_BATCH])
-        stmt = (sa.select(side.key, row_hash(side, columns, rtol)).select_from(side.table)
-                .where(b.in_(batch), *_in_range(side, key_range)))
-        frames.append(pd.DataFrame(side.execute(stmt).all(), columns=["key", "h"]))
-    return _concat(frames, ["key", "h"])
+    stmt = (sa.select(side.key, row_hash(side, columns, log_floats)).select_from(side.table)
+            .where(_bucket(side, buckets).in_(list(wanted)), *_in_range(side, key_range)))
+    return pd.DataFrame(side.execute(stmt).all(), columns=["key", "h"])
 
 
 def sampled_segments(side: Side, rows: int, key_range: tuple[Any, Any] | None,
@@ -503,12 +517,14 @@ def checksum_engine(
     ``rtol`` is each float column's tolerance: where it is loose enough, MariaDB/MySQL hash
     the column's quantized value instead of its text (see :func:`row_hash`).
 
-    Equal copies cost one grouped pass per side; a difference costs one more filtered pass.
+    Equal copies cost one grouped pass per side; differences cost one more filtered pass per
+    :data:`PAIR_BUDGET` rows in differing buckets (one pass for a few hundred differences),
+    so memory holds at most that many (key, hash) pairs per side besides the differing rows.
     Both sides run in parallel (one thread each), and nothing but counts, sums and the
     differing buckets' keys crosses the network.
     """
     cols = [before.key.name, *shared]
-    rtol = dict(rtol or {})
+    log_floats = log_hashed_floats(before, after, shared, rtol or {})
     estimate = max(_estimated_rows(before), _estimated_rows(after))
     if estimate <= 0:  # never analyzed: count (one cheap pass) rather than guess
         estimate = count_rows(before, key_range)
@@ -516,9 +532,13 @@ def checksum_engine(
     while buckets * bucket_rows < estimate:
         buckets *= 2
     with ThreadPoolExecutor(max_workers=2) as pool:
-        fb, fa = (pool.submit(_bucket_totals, s, cols, rtol, buckets, key_range)
-                  for s in (before, after))
-        tb, ta = fb.result(), fa.result()
+
+        def both(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
+            fb, fa = (pool.submit(fn, s, cols, log_floats, buckets, *args)
+                      for s in (before, after))
+            return fb.result(), fa.result()
+
+        tb, ta = both(_bucket_totals, key_range)
         nb = sum(count for count, _ in tb.values())
         na = sum(count for count, _ in ta.values())
         wanted = [b for b in sorted(set(tb) | set(ta)) if tb.get(b) != ta.get(b)]
@@ -526,28 +546,30 @@ def checksum_engine(
             # the statistics were stale (or missing): buckets too coarse to fetch; redo them
             while buckets * bucket_rows < max(nb, na):
                 buckets *= 2
-            fb, fa = (pool.submit(_bucket_totals, s, cols, rtol, buckets, key_range)
-                      for s in (before, after))
-            tb, ta = fb.result(), fa.result()
+            tb, ta = both(_bucket_totals, key_range)
             wanted = [b for b in sorted(set(tb) | set(ta)) if tb.get(b) != ta.get(b)]
-        if not wanted:
-            return Collected(nb, na, pd.DataFrame(columns=list(before_cols)),
-                             pd.DataFrame(columns=list(after_cols)),
-                             pd.DataFrame(columns=["key", "column", "expected", "actual"]),
-                             [Segment(None, None, nb)] if nb else [])
-        fb, fa = (pool.submit(_bucket_rows, s, cols, rtol, buckets, wanted, key_range)
-                  for s in (before, after))
-        hb, ha = fb.result(), fa.result()
-    pairs = hb.merge(ha, on="key", how="outer", suffixes=("_b", "_a"))
-    differ = pairs[(pairs["h_b"] != pairs["h_a"]) | pairs["h_b"].isna() | pairs["h_a"].isna()]
-    keys = differ["key"].tolist()
+        keys: list[Any] = []
+        sample: list[Any] = []  # keys of differing buckets: a hash-random sample of the keys
+        per_bucket = max(1, -(-max(nb, na) // buckets))
+        batch = max(1, min(MAX_IN_BUCKETS, PAIR_BUDGET // per_bucket))
+        for start in range(0, len(wanted), batch):
+            hb, ha = both(_bucket_rows, wanted[start : start + batch], key_range)
+            pairs = hb.merge(ha, on="key", how="outer", suffixes=("_b", "_a"))
+            differ = (pairs["h_b"] != pairs["h_a"]) | pairs["h_b"].isna() | pairs["h_a"].isna()
+            keys += pairs.loc[differ, "key"].tolist()
+            if len(sample) < SEGMENT_SAMPLE:
+                sample += hb["key"].tolist()
+    if not wanted:
+        return Collected(nb, na, pd.DataFrame(columns=list(before_cols)),
+                         pd.DataFrame(columns=list(after_cols)),
+                         pd.DataFrame(columns=["key", "column", "expected", "actual"]),
+                         [Segment(None, None, nb)] if nb else [])
     return Collected(
         rows_before=nb, rows_after=na,
         before_rows=fetch_keys(before, before_cols, keys),
         after_rows=fetch_keys(after, after_cols, keys),
         expectation_failures=pd.DataFrame(columns=["key", "column", "expected", "actual"]),
-        # the differing buckets' keys are a hash-random sample of the key space: no extra scan
-        segments=segments_from_keys(sorted(hb["key"].tolist()), nb),
+        segments=segments_from_keys(sorted(sample), nb),
     )
 
 
