@@ -50,8 +50,9 @@ TAIL_S = 0.5  # the workload keeps writing this long after the last step
 class RehearsedStep:
     """One step as it ran on the copy under the workload.
 
-    ``verify_ok`` is the verification made once all steps ran (every pre-existing row and every
-    committed write checked), recorded on each step that ran; None for a step that failed.
+    ``verify_ok`` is the check made right after the step, with the workload's writes held:
+    every pre-existing row unchanged (a new ``status`` column 'pending') and every write
+    committed so far present; None for a step that failed.
     """
 
     revision: str
@@ -105,7 +106,7 @@ class Rehearsal:
         """True when every step ran and every check passed."""
         return (self.failure is None and self.lost_writes == 0
                 and self.unexplained_differences == 0 and bool(self.roundtrip_ok)
-                and all(s.ok for s in self.steps))
+                and all(s.ok and s.verify_ok is not False for s in self.steps))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON: ``ok``, ``lost_writes``, ``failed_writes``, ``roundtrip_ok``,
@@ -137,10 +138,12 @@ class Rehearsal:
         """One line: OK or what went wrong."""
         head = "REHEARSAL OK" if self.ok else "REHEARSAL FAILED"
         worst = max((s.max_write_stall_s for s in self.steps), default=0.0)
+        bad = [s.revision for s in self.steps if s.verify_ok is False]
         trip = {True: "ok", False: "NOT ok", None: "not run"}[self.roundtrip_ok]
         return (f"{head}: {len(self.steps)} step(s) on {self.dialect}, longest write stall "
                 f"{worst:.3f}s, {self.committed_writes} committed writes, {self.lost_writes} "
                 f"lost, {self.failed_writes} failed, round trip {trip}"
+                + (f"; check failed after step(s) {', '.join(bad)}" if bad else "")
                 + (f"; failure: {self.failure}" if self.failure else ""))
 
     def __str__(self) -> str:
@@ -254,6 +257,17 @@ def _amount(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else round(float(value), 6)
 
 
+def _check(copy_url: str, baseline: str, events: list[WriteEvent]
+           ) -> tuple[VerifyResult, int, int, int]:
+    """Verify the copy against the baseline and explain the differences by ``events``:
+    (result, lost_writes, unexplained_differences, committed_writes)."""
+    result = verify(baseline, copy_url)
+    lost, unexplained, committed = _explain(copy_url, result, events)
+    if steps.STATUS in result.columns_added:  # new column: pre-existing rows must be 'pending'
+        unexplained += _status_failures(copy_url, events, baseline)
+    return result, lost, unexplained, committed
+
+
 def _status_failures(copy: str, events: list[WriteEvent], baseline: str) -> int:
     """Pre-existing rows whose status is not 'pending' and no committed write explains it."""
     touched = {e.key for e in events if e.ok and e.kind == "update_status"}
@@ -337,7 +351,12 @@ def rehearse(
             t1 = workload.now()
             if step.revision == steps.ADD_STATUS and error is None:
                 workload.status_ready = True
-            ran.append(_step_record(step, t0, t1, error))
+            record = _step_record(step, t0, t1, error)
+            if error is None:
+                with workload.paused():  # the check sees every write that was logged
+                    _, lost, unexplained, _ = _check(copy_url, baseline, list(workload.events))
+                record = _replace(record, verify_ok=lost == 0 and unexplained == 0)
+            ran.append(record)
             if error is not None:
                 failure = f"step {step.revision} failed: {error}"
                 mismatch = half_applied(copy_url)
@@ -350,12 +369,7 @@ def rehearse(
     frame = workload.frame()
     ran = [_with_stats(s, frame) for s in ran]
     end = current_revision(copy_url)
-    result = verify(baseline, copy_url)
-    lost, unexplained, committed = _explain(copy_url, result, events)
-    if steps.STATUS in result.columns_added:  # new column: pre-existing rows must be 'pending'
-        unexplained += _status_failures(copy_url, events, baseline)
-    verify_ok = lost == 0 and unexplained == 0
-    ran = [_replace(s, verify_ok=verify_ok if s.ok else None) for s in ran]
+    result, lost, unexplained, committed = _check(copy_url, baseline, events)
     rt_ok, rt_result, dropped = None, None, 0
     if roundtrip and failure is None and ran:
         say("round trip: down to the start, then up again")

@@ -9,9 +9,11 @@ that every committed write survived. It only ever talks to the rehearsal copy, o
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -88,6 +90,8 @@ class ShopWorkload:
         self.status_ready = False
         self.events: list[WriteEvent] = []
         self._stop = threading.Event()
+        self._gate = threading.Lock()  # held by each write, and by paused()
+        self._paused_s = 0.0
         self._thread: threading.Thread | None = None
         self._engine: Engine | None = None
         self.t0 = 0.0
@@ -121,6 +125,18 @@ class ShopWorkload:
         """Seconds since the workload started (the time base of every event)."""
         return time.perf_counter() - self.t0
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the writes while the block runs (to check the copy between steps, say): the
+        write under way finishes and is logged first. The schedule moves on by the pause, so
+        the writes do not come in a burst afterwards."""
+        with self._gate:
+            began = self.now()
+            try:
+                yield
+            finally:
+                self._paused_s += self.now() - began
+
     # -------------------------------------------------------------- writing
 
     def _run(self) -> None:
@@ -132,8 +148,9 @@ class ShopWorkload:
         with self._engine.connect() as conn:
             while not self._stop.is_set() and self.now() < self.duration_s:
                 n += 1
-                self._write(conn, table, n)
-                next_at = n * interval
+                with self._gate:
+                    self._write(conn, table, n)
+                next_at = n * interval + self._paused_s
                 pause = next_at - self.now()
                 if pause > 0:
                     self._stop.wait(pause)

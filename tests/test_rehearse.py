@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,47 @@ def test_failing_step_stops_at_previous_revision_and_says_why(demo_url, backend,
     again = json.loads(capsys.readouterr().out)
     assert code == 1 and again["start_revision"] == result.end_revision
     assert failing in again["failure"]
+
+
+def test_each_step_is_checked_right_after_it_ran(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A step that loses a row fails its own check (and every later one), not just the
+    final one: verify_ok names the step where the data went wrong."""
+    rehearse_module = importlib.import_module("shopmig.rehearse")  # the package exports a function
+    src = f"sqlite:///{tmp_path / 'shop.db'}"
+    shopmig.make_demo_shop(src, rows=500, seed=4)
+    real = rehearse_module.upgrade
+
+    def lossy_upgrade(url, revision, **kwargs):  # type: ignore[no-untyped-def]
+        done = real(url, revision, **kwargs)
+        if revision.startswith("0003"):
+            execute(url, "DELETE FROM orders WHERE order_id = 'ORD-0000007'")
+        return done
+
+    monkeypatch.setattr(rehearse_module, "upgrade", lossy_upgrade)
+    result = small_rehearsal(src, None, tmp_path, roundtrip=False)
+    checks = {s.revision[:4]: s.verify_ok for s in result.steps}
+    assert checks == {"0002": True, "0003": False, "0004": False, "0005": False}, checks
+    assert not result.ok and result.unexplained_differences >= 1
+    assert "check failed after step(s) 0003" in result.summary()
+
+
+def test_workload_pause_holds_writes_and_does_not_burst_after(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = f"sqlite:///{tmp_path / 'shop.db'}"
+    shopmig.make_demo_shop(src, rows=200, seed=4)
+    with shopmig.ShopWorkload(src, existing_keys=["ORD-0000001"], rows_per_sec=100,
+                              duration_s=30) as workload:
+        time.sleep(0.3)
+        with workload.paused():
+            held_from = workload.now()
+            logged = len(workload.events)
+            time.sleep(0.6)
+            assert len(workload.events) == logged  # nothing written while paused
+            held_to = workload.now()
+        time.sleep(0.3)
+    events = workload.frame()
+    assert not ((events["started_s"] > held_from) & (events["started_s"] < held_to)).any()
+    after = events[(events["started_s"] >= held_to) & (events["started_s"] < held_to + 0.3)]
+    assert len(after) <= 0.3 * 100 + 5, len(after)  # on schedule, not the 60 missed writes
 
 
 def test_copy_to_an_existing_database_that_is_not_a_copy_is_refused(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
