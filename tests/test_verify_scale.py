@@ -636,6 +636,33 @@ def test_checksum_float_vs_double_sends_no_pairs(make_url, server_backend: str,
 
 
 @pytest.mark.server
+def test_postgres_buckets_group_by_hashing_then_the_setting_is_back(make_url) -> None:
+    """The planner would sort every row to group a few thousand buckets; the bucket pass
+    runs as a hash aggregate, and the caller's ``enable_sort`` is as it was afterwards."""
+    from shopmig import compare
+
+    rows: Rows = {f"ORD-{i:07d}": {"amount": float(i)} for i in range(1, 2001)}
+    url = new_db(make_url, "postgresql")
+    write_table(url, rows, {"amount": "DOUBLE PRECISION"})
+    with shopmig.connect(url) as conn:
+        side = compare.open_side("before", conn, "orders", KEY)
+        b = compare._bucket(side, 64).label("b")
+        stmt = (sa.select(b, sa.func.count(), sa.func.sum(compare.row_hash(side, [KEY])))
+                .select_from(side.table).group_by(b))
+        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
+        conn.exec_driver_sql("SET LOCAL work_mem = '64kB'")  # as at 10M rows: sorting looks
+        plain = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))  # cheaper
+        assert "Sort" in plain, plain
+        with compare._hash_grouping(side):
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
+        assert "HashAggregate" in plan and "Sort" not in plan, plan
+        assert conn.exec_driver_sql("SHOW enable_sort").scalar_one() == "on"
+        result = shopmig.verify(conn, url, method="checksum")
+        assert result.ok and result.rows_before == 2000
+        assert conn.exec_driver_sql("SHOW enable_sort").scalar_one() == "on"
+
+
+@pytest.mark.server
 def test_checksum_many_differences_in_bounded_batches(make_url, server_backend: str,
                                                       monkeypatch) -> None:
     """With most buckets differing, the (key, hash) pass runs in batches of at most
