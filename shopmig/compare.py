@@ -42,7 +42,7 @@ NULL_MARK = "\x1e"
 DOUBLE_RTOL = 1e-9
 SINGLE_RTOL = 1e-6
 IN_BATCH = 500
-PAIR_BUDGET = 400_000  # (key, hash) pairs per side held at once by the checksum engine
+PAIR_BUDGET = 400_000  # (key, hash) pairs per side the checksum engine holds at once
 MAX_IN_BUCKETS = 5_000  # differing buckets named in one IN list
 SEGMENT_SAMPLE = 50_000  # keys that place the segments of a checksum comparison
 OTHER_SCHEMA = "shopmig_other"
@@ -529,7 +529,7 @@ def segments_from_keys(keys: list[Any], rows: int, count: int = 100) -> list[Seg
 def checksum_engine(
     before: Side, after: Side, *, shared: Sequence[str], before_cols: Sequence[str],
     after_cols: Sequence[str], bucket_rows: int, key_range: tuple[Any, Any] | None,
-    rtol: Mapping[str, float] | None = None,
+    rtol: Mapping[str, float] | None = None, pair_budget: int = PAIR_BUDGET,
 ) -> Collected:
     """Compare the servers' row counts and row-hash sums per key-hash bucket, then the
     (key, hash) pairs of the buckets that differ; fetch only the rows that differ.
@@ -538,8 +538,8 @@ def checksum_engine(
     the column's quantized value instead of its text (see :func:`row_hash`).
 
     Equal copies cost one grouped pass per side; differences cost one more filtered pass per
-    :data:`PAIR_BUDGET` rows in differing buckets (one pass for a few hundred differences),
-    so memory holds at most that many (key, hash) pairs per side besides the differing rows.
+    ``pair_budget`` rows in differing buckets (one pass for a few hundred differences), so
+    memory holds about that many (key, hash) pairs per side besides the differing rows.
     Both sides run in parallel (one thread each), and nothing but counts, sums and the
     differing buckets' keys crosses the network.
     """
@@ -570,10 +570,16 @@ def checksum_engine(
             wanted = [b for b in sorted(set(tb) | set(ta)) if tb.get(b) != ta.get(b)]
         keys: list[Any] = []
         sample: list[Any] = []  # keys of differing buckets: a hash-random sample of the keys
-        per_bucket = max(1, -(-max(nb, na) // buckets))
-        batch = max(1, min(MAX_IN_BUCKETS, PAIR_BUDGET // per_bucket))
-        for start in range(0, len(wanted), batch):
-            hb, ha = both(_bucket_rows, wanted[start : start + batch], key_range)
+        # rows per differing bucket: the average to start with, then as measured (a bucket
+        # with more rows is likelier to hold a difference)
+        per_bucket = max(nb, na) / buckets
+        start = 0
+        while start < len(wanted):
+            batch = wanted[start : start + max(1, min(MAX_IN_BUCKETS,
+                                                       int(pair_budget / max(per_bucket, 1))))]
+            start += len(batch)
+            hb, ha = both(_bucket_rows, batch, key_range)
+            per_bucket = max(per_bucket, len(hb) / len(batch), len(ha) / len(batch))
             pairs = hb.merge(ha, on="key", how="outer", suffixes=("_b", "_a"))
             differ = (pairs["h_b"] != pairs["h_a"]) | pairs["h_b"].isna() | pairs["h_a"].isna()
             keys += pairs.loc[differ, "key"].tolist()

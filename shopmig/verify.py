@@ -361,7 +361,9 @@ def verify(
     PostgreSQL or two MariaDB/MySQL databases, ``sqlite-join`` for two SQLite databases (one a
     file), ``stream`` otherwise (any two databases, e.g. a SQLite copy vs a PostgreSQL source)
     and ``pandas`` when a side is a DataFrame. Only ``chunk_rows`` rows per side are held at once
-    by the streaming engines, so memory is bounded by it, not by the table.
+    by the streaming engines, and ``checksum`` holds at most about ``8 * chunk_rows`` (key,
+    hash) pairs per side, so memory is bounded by it, not by the table (the differing rows
+    themselves come on top).
 
     ``key_range=(lo, hi)`` compares only keys in that inclusive range; ``sample=0.1`` compares a
     seeded tenth of the key segments (a quick look: counts cover only those segments).
@@ -458,7 +460,8 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
         if engine == "checksum":
             got = compare.checksum_engine(
                 b_side, a_side, shared=shared, before_cols=b_cols, after_cols=a_cols,
-                bucket_rows=max(chunk_rows // 50, 1), key_range=rng, rtol=rtol)
+                bucket_rows=max(chunk_rows // 50, 1), key_range=rng, rtol=rtol,
+                pair_budget=8 * chunk_rows)
         else:
             got = _collect_sqlite_join(b_side, a_side, b_cols, a_cols, shared, chunk_rows, rng)
         got.expectation_failures = compare.sql_expectation_failures(b_side, a_side, expect, rng)

@@ -665,8 +665,8 @@ def test_postgres_buckets_group_by_hashing_then_the_setting_is_back(make_url) ->
 @pytest.mark.server
 def test_checksum_many_differences_in_bounded_batches(make_url, server_backend: str,
                                                       monkeypatch) -> None:
-    """With most buckets differing, the (key, hash) pass runs in batches of at most
-    PAIR_BUDGET rows per side, and the answer is the oracle's."""
+    """With most buckets differing, the (key, hash) pass runs in batches of about
+    8 * chunk_rows rows per side, and the answer is the oracle's."""
     from shopmig import compare
 
     before, after = build_dataset(seed=21, n=2_000)
@@ -687,13 +687,13 @@ def test_checksum_many_differences_in_bounded_batches(make_url, server_backend: 
         pairs.append(len(got))
         return got
 
-    monkeypatch.setattr(compare, "PAIR_BUDGET", 100)
     monkeypatch.setattr(compare, "_bucket_rows", spy)
+    # chunk_rows=20: one row per bucket, at most 8 * 20 = 160 (key, hash) pairs a batch
     result = shopmig.verify(before_url, after_url, method="checksum", expect=EXPECT,
-                            chunk_rows=500)  # about 10 rows per bucket: ~10 buckets a batch
+                            chunk_rows=20)
     check(result, oracle(before, after), what="batched")
-    assert len(pairs) > 20, pairs  # both sides, more than ten batches each
-    assert max(pairs) <= 200, pairs  # 100 pairs a batch, give or take the hash's spread
+    assert len(pairs) > 8, pairs  # both sides, several batches each
+    assert max(pairs) <= 2 * 160, pairs  # give or take the hash's spread over the buckets
 
 
 # ------------------------------------------------------------------ keys
