@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmark scripts: logging, atomic result files, machine facts."""
+"""Helpers shared by the benchmark scripts: logging, atomic result files, machine facts,
+scratch databases."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sqlite3
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 import shopmig
+from shopmig.db import parse_url
 
 
 def log(message: str) -> None:
@@ -73,3 +76,39 @@ def machine_info(servers: dict[str, URL], extra: dict[str, Any] | None = None) -
         info[backend] = server_version(url)
         info[f"{backend}_cache"] = server_cache(url)
     return info
+
+
+class Scratch:
+    """A benchmark's own databases on one backend, named ``<prefix>_<name>`` (SQLite: files in
+    ``folder``), dropped first if an earlier run left them and all dropped by :meth:`drop_all`."""
+
+    def __init__(self, backend: str, server_url: URL | None, folder: Path, prefix: str) -> None:
+        self.backend, self.server_url, self.folder, self.prefix = (
+            backend, server_url, folder, prefix)
+        self.created: list[URL] = []
+
+    def url(self, name: str, backend: str | None = None) -> URL:
+        """Where scratch database ``name`` lives, on this backend or on ``backend``."""
+        database = f"{self.prefix}_{name}"
+        if (backend or self.backend) == "sqlite":
+            return parse_url(f"sqlite:///{self.folder / database}.db")
+        assert self.server_url is not None
+        return self.server_url.set(database=database)
+
+    def fresh(self, name: str, backend: str | None = None) -> URL:
+        """The URL of scratch database ``name``, dropped first if an earlier run left it."""
+        url = self.url(name, backend)
+        shopmig.drop_database(url)
+        self.created.append(url)
+        return url
+
+    def drop(self, url: URL) -> None:
+        shopmig.drop_database(url)
+        if url in self.created:
+            self.created.remove(url)
+
+    def drop_all(self) -> None:
+        for url in reversed(self.created):
+            with contextlib.suppress(Exception):
+                shopmig.drop_database(url)
+        self.created.clear()

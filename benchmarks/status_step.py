@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from _common import Scratch as BaseScratch
 from _common import log, machine_info, write_atomic
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
@@ -99,32 +100,14 @@ STALL_VARIANTS = {
 }
 
 
-
-
 # ------------------------------------------------------------------ scratch databases
 
 
-class Scratch:
+class Scratch(BaseScratch):
     """The benchmark's own databases on one backend: named ``shopmig_bench_*``, dropped at end."""
 
     def __init__(self, backend: str, server_url: URL | None, folder: Path) -> None:
-        self.backend = backend
-        self.server_url = server_url
-        self.folder = folder
-        self.created: list[URL] = []
-
-    def url(self, name: str) -> URL:
-        database = f"{PREFIX}_{name}"
-        if self.server_url is None:
-            return parse_url(f"sqlite:///{self.folder / database}.db")
-        return self.server_url.set(database=database)
-
-    def fresh(self, name: str) -> URL:
-        """The URL of scratch database ``name``, dropped first if an earlier run left it."""
-        url = self.url(name)
-        shopmig.drop_database(url)
-        self.created.append(url)
-        return url
+        super().__init__(backend, server_url, folder, PREFIX)
 
     def copy(self, template: URL, name: str) -> URL:
         """A fresh copy of ``template`` (PostgreSQL: CREATE DATABASE ... TEMPLATE)."""
@@ -133,17 +116,6 @@ class Scratch:
         if result.notes:
             log(f"  note: {' '.join(result.notes)}")
         return url
-
-    def drop(self, url: URL) -> None:
-        shopmig.drop_database(url)
-        if url in self.created:
-            self.created.remove(url)
-
-    def drop_all(self) -> None:
-        for url in reversed(self.created):
-            with contextlib.suppress(Exception):
-                shopmig.drop_database(url)
-        self.created.clear()
 
 
 @contextlib.contextmanager

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from _common import log, write_atomic
+from _common import Scratch, log, write_atomic
 from _common import machine_info as common_machine_info
 from sqlalchemy.engine import URL
 
@@ -329,38 +329,6 @@ def launch(spec: dict[str, Any], cap_s: float, cap_mb: float) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ scratch databases and damage
-
-
-class Scratch:
-    """The benchmark's databases on one backend (``shopmig_bench_verify_*``), dropped at end."""
-
-    def __init__(self, backend: str, server_url: URL | None, folder: Path) -> None:
-        self.backend, self.server_url, self.folder = backend, server_url, folder
-        self.created: list[URL] = []
-
-    def url(self, name: str, backend: str | None = None) -> URL:
-        database = f"{PREFIX}_{name}"
-        if (backend or self.backend) == "sqlite":
-            return parse_url(f"sqlite:///{self.folder / database}.db")
-        assert self.server_url is not None
-        return self.server_url.set(database=database)
-
-    def fresh(self, name: str, backend: str | None = None) -> URL:
-        url = self.url(name, backend)
-        shopmig.drop_database(url)
-        self.created.append(url)
-        return url
-
-    def drop(self, url: URL) -> None:
-        shopmig.drop_database(url)
-        if url in self.created:
-            self.created.remove(url)
-
-    def drop_all(self) -> None:
-        for url in reversed(self.created):
-            with contextlib.suppress(Exception):
-                shopmig.drop_database(url)
-        self.created.clear()
 
 
 def vacuum(url: URL) -> None:
@@ -854,7 +822,7 @@ def run(args: argparse.Namespace) -> int:
         results["import_mb"] = launch({"tool": "idle", "before": "", "after": ""},
                                       60, args.cap_mb).get("peak_mb")
         for backend in args.backends:
-            scratch = Scratch(backend, servers.get(backend), Path(folder))
+            scratch = Scratch(backend, servers.get(backend), Path(folder), PREFIX)
             try:
                 results["backends"][backend] = bench_backend(scratch, args)
             finally:
