@@ -7,6 +7,9 @@ same connection to every call must migrate the table the user is holding.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -33,6 +36,23 @@ def seed_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+@contextlib.contextmanager
+def seed_connection(rows: list[dict[str, object]] = SEED_ORDERS
+                    ) -> Iterator[sa.Connection]:
+    """The seed's setup: a plain in-memory engine, one connection, the orders table created
+    and ``rows`` inserted (nothing committed)."""
+    engine = sa.create_engine("sqlite:///:memory:")
+    try:
+        with engine.connect() as conn:
+            orders = seed_table(sa.MetaData())
+            orders.create(conn)
+            if rows:
+                conn.execute(orders.insert(), rows)
+            yield conn
+    finally:
+        engine.dispose()
+
+
 def read_orders(conn: sa.Connection) -> pd.DataFrame:
     """Read the table and commit: pd.read_sql autobegins a transaction that shopmig would join."""
     frame = pd.read_sql(sa.text("SELECT * FROM orders ORDER BY order_id"), conn)
@@ -42,77 +62,58 @@ def read_orders(conn: sa.Connection) -> pd.DataFrame:
 
 @pytest.mark.parametrize("commit_first", [True, False], ids=["committed", "uncommitted"])
 def test_seed_memory_engine_adopt_upgrade_downgrade(commit_first: bool) -> None:
-    engine = sa.create_engine("sqlite:///:memory:")
-    try:
-        with engine.connect() as conn:
-            orders = seed_table(sa.MetaData())
-            orders.create(conn)
-            conn.execute(orders.insert(), SEED_ORDERS)
-            if commit_first:
-                conn.commit()
-            before = read_orders(conn)
-            assert list(before.columns) == ["order_id", "amount"]
-            assert len(before) == len(SEED_ORDERS)
+    with seed_connection() as conn:
+        if commit_first:
+            conn.commit()
+        before = read_orders(conn)
+        assert list(before.columns) == ["order_id", "amount"]
+        assert len(before) == len(SEED_ORDERS)
 
-            assert shopmig.adopt(conn) == REVS[0]
-            applied = shopmig.upgrade(conn, "head")
-            assert [step.revision for step in applied] == REVS[1:]
-            assert shopmig.current_revision(conn) == REVS[-1]
+        assert shopmig.adopt(conn) == REVS[0]
+        applied = shopmig.upgrade(conn, "head")
+        assert [step.revision for step in applied] == REVS[1:]
+        assert shopmig.current_revision(conn) == REVS[-1]
 
-            after = read_orders(conn)
-            assert list(after.columns) == ["order_id", "amount", "status"]
-            assert_frame_equal(after[["order_id", "amount"]], before)
-            assert after["status"].tolist() == ["pending"] * len(SEED_ORDERS)
+        after = read_orders(conn)
+        assert list(after.columns) == ["order_id", "amount", "status"]
+        assert_frame_equal(after[["order_id", "amount"]], before)
+        assert after["status"].tolist() == ["pending"] * len(SEED_ORDERS)
 
-            cols = shopmig.describe_table(conn).set_index("name")
-            assert not cols.loc["status", "nullable"]
-            assert "pending" in str(cols.loc["status", "default"])
+        cols = shopmig.describe_table(conn).set_index("name")
+        assert not cols.loc["status", "nullable"]
+        assert "pending" in str(cols.loc["status", "default"])
 
-            down = shopmig.downgrade(conn, "base")
-            assert [step.revision for step in down] == list(reversed(REVS[1:]))
-            assert shopmig.current_revision(conn) == REVS[0]
-            assert_frame_equal(read_orders(conn), before)
-            assert shopmig.describe_table(conn)["name"].tolist() == ["order_id", "amount"]
-    finally:
-        engine.dispose()
+        down = shopmig.downgrade(conn, "base")
+        assert [step.revision for step in down] == list(reversed(REVS[1:]))
+        assert shopmig.current_revision(conn) == REVS[0]
+        assert_frame_equal(read_orders(conn), before)
+        assert shopmig.describe_table(conn)["name"].tolist() == ["order_id", "amount"]
 
 
 def test_upgrade_joins_the_callers_open_transaction() -> None:
     """With a transaction open on the connection, shopmig joins it and the caller commits."""
-    engine = sa.create_engine("sqlite:///:memory:")
-    try:
-        with engine.connect() as conn:
-            orders = seed_table(sa.MetaData())
-            orders.create(conn)
-            conn.execute(orders.insert(), SEED_ORDERS)
-            conn.commit()
-            conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()  # autobegins
-            assert conn.in_transaction()
-            shopmig.adopt(conn)
-            [applied] = shopmig.upgrade(conn, "+1")
-            assert conn.in_transaction()
-            assert any("commit" in note for note in applied.notes)  # the caller is told
-            assert shopmig.current_revision(conn) == REVS[1]
-            conn.rollback()
-            assert shopmig.current_revision(conn) is None
-            assert shopmig.describe_table(conn)["name"].tolist() == ["order_id", "amount"]
-            assert len(read_orders(conn)) == len(SEED_ORDERS)
-    finally:
-        engine.dispose()
+    with seed_connection() as conn:
+        conn.commit()
+        conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()  # autobegins
+        assert conn.in_transaction()
+        shopmig.adopt(conn)
+        [applied] = shopmig.upgrade(conn, "+1")
+        assert conn.in_transaction()
+        assert any("commit" in note for note in applied.notes)  # the caller is told
+        assert shopmig.current_revision(conn) == REVS[1]
+        conn.rollback()
+        assert shopmig.current_revision(conn) is None
+        assert shopmig.describe_table(conn)["name"].tolist() == ["order_id", "amount"]
+        assert len(read_orders(conn)) == len(SEED_ORDERS)
 
 
 def test_seed_url_twice_is_two_databases() -> None:
     """Why the seed failed: each in-memory URL is a new empty database (so: pass the conn)."""
-    engine = sa.create_engine("sqlite:///:memory:")
-    try:
-        with engine.connect() as conn:
-            seed_table(sa.MetaData()).create(conn)
-            conn.commit()
-            with pytest.raises(shopmig.errors.TableNotFoundError):
-                shopmig.adopt("sqlite:///:memory:")
-            assert shopmig.current_revision(conn) is None
-    finally:
-        engine.dispose()
+    with seed_connection(rows=[]) as conn:
+        conn.commit()
+        with pytest.raises(shopmig.errors.TableNotFoundError):
+            shopmig.adopt("sqlite:///:memory:")
+        assert shopmig.current_revision(conn) is None
 
 
 def test_connect_memory_demo_shop_round_trip() -> None:
