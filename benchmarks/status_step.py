@@ -49,8 +49,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL, Connection
 
 import shopmig
-from shopmig import steps
 from shopmig.db import parse_url, quote, reading, use_connection
+from shopmig.migrate import steps
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "status_step.json"

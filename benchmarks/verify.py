@@ -61,8 +61,8 @@ from _common import machine_info as common_machine_info
 from sqlalchemy.engine import URL
 
 import shopmig
-from shopmig import steps
 from shopmig.db import parse_url
+from shopmig.migrate import steps
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "verify.json"

@@ -214,7 +214,7 @@ def walkthrough_notebooks(
 
     Running reuses :func:`shopmig.notebooks.run_notebooks` (one papermill run per notebook).
     """
-    from shopmig.notebooks import notebook_paths, run_notebooks
+    from shopmig.teach.notebooks import notebook_paths, run_notebooks
 
     sources = notebook_paths(notebooks)
     if reuse is not None and all(_fresh(reuse / s.name, s) for s in sources):

@@ -13,14 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from shopmig import copy as copy_mod
-from shopmig import demo, inspect, migrate
 from shopmig._version import __version__
-from shopmig.db import default_url, mask_text, mask_url, use_connection
 from shopmig.errors import InvalidArgumentError, ShopmigError
-from shopmig.steps import TABLE, MigrationOptions
-from shopmig.verify import METHODS
-from shopmig.verify import verify as verify_tables  # the package re-exports `verify` the function
+from shopmig.masking import mask_text
+from shopmig.migrate.options import TABLE, MigrationOptions
+from shopmig.verification.options import METHODS
+
+# Everything else is imported by the command that needs it, so `shopmig --help` stays fast.
 
 EXIT_OK, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
 
@@ -188,20 +187,30 @@ def _print_json(data: Any) -> None:
 
 
 def _cmd_init_demo(url: str, args: argparse.Namespace) -> int:
-    rows = demo.make_demo_shop(url, args.rows, seed=args.seed, replace=args.replace)
+    from shopmig.db import mask_url
+    from shopmig.demo import make_demo_shop
+
+    rows = make_demo_shop(url, args.rows, seed=args.seed, replace=args.replace)
     print(f"created a demo shop with {rows:,} orders at revision 0001_baseline in {mask_url(url)}")
     return EXIT_OK
 
 
 def _cmd_adopt(url: str, args: argparse.Namespace) -> int:
+    from shopmig.db import mask_url
+    from shopmig.migrate import core as migrate
+
     rev = migrate.adopt(url)
     print(f"orders matches the baseline schema; {mask_url(url)} is now at revision {rev}")
     return EXIT_OK
 
 
 def _cmd_stamp(url: str, args: argparse.Namespace) -> int:
+    from shopmig.databases import require_copy
+    from shopmig.db import mask_url
+    from shopmig.migrate import core as migrate
+
     if not args.yes_this_is_not_a_copy:
-        copy_mod.require_copy(url, "stamp")
+        require_copy(url, "stamp")
     before = migrate.half_applied(url)
     rev = migrate.stamp(url, args.revision)
     print(f"{mask_url(url)} is now recorded at revision {rev}"
@@ -213,7 +222,9 @@ def _cmd_stamp(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(url: str, args: argparse.Namespace) -> int:
-    info = inspect.inspect_table(url, args.table)
+    from shopmig.catalog import inspect_table
+
+    info = inspect_table(url, args.table)
     if args.json:
         _print_json(info.to_dict())
         return EXIT_OK
@@ -230,6 +241,8 @@ def _cmd_inspect(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_history(url: str, args: argparse.Namespace) -> int:
+    from shopmig.migrate import core as migrate
+
     frame = migrate.history(url)
     if args.json:
         _print_json(frame.to_dict(orient="records"))
@@ -239,6 +252,8 @@ def _cmd_history(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_sql(url: str, args: argparse.Namespace) -> int:
+    from shopmig.migrate import core as migrate
+
     steps = migrate.plan(url, args.target, version_table=True)
     if args.json:
         _print_json([s.to_dict() for s in steps])
@@ -272,8 +287,11 @@ def _cmd_lint(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(url: str, args: argparse.Namespace) -> int:
+    from shopmig.databases import require_copy
+    from shopmig.migrate import core as migrate
+
     if not args.yes_this_is_not_a_copy:
-        copy_mod.require_copy(url, args.command)
+        require_copy(url, args.command)
     if args.lock_timeout <= 0:
         raise InvalidArgumentError("--lock-timeout", args.lock_timeout, "a positive number")
     options = MigrationOptions(lock_timeout_s=args.lock_timeout,
@@ -292,7 +310,9 @@ def _cmd_migrate(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_copy(url: str, args: argparse.Namespace) -> int:
-    result = copy_mod.copy_database(args.src_url, args.dst_url)
+    from shopmig.copying import copy_database
+
+    result = copy_database(args.src_url, args.dst_url)
     if args.json:
         _print_json(result.to_dict())
         return EXIT_OK
@@ -304,6 +324,9 @@ def _cmd_copy(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(url: str, args: argparse.Namespace) -> int:
+    from shopmig.db import use_connection
+    from shopmig.verification.api import verify as verify_tables
+
     with use_connection(args.before) as before, use_connection(args.after) as after:
         result = verify_tables(before, after, table=args.table, key=args.key,
                                expect=dict(args.expect), method=args.method,
@@ -317,7 +340,7 @@ def _cmd_verify(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
-    from shopmig.rehearse import rehearse
+    from shopmig.rehearsal.run import rehearse
 
     if args.lock_timeout <= 0:
         raise InvalidArgumentError("--lock-timeout", args.lock_timeout, "a positive number")
@@ -350,7 +373,7 @@ def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_notebooks(url: str, args: argparse.Namespace) -> int:
-    from shopmig.notebooks import run_notebooks
+    from shopmig.teach.notebooks import run_notebooks
 
     for path in run_notebooks(args.notebooks, args.out, url=url):
         print(f"ran {path}")
@@ -358,7 +381,8 @@ def _cmd_notebooks(url: str, args: argparse.Namespace) -> int:
 
 
 def _cmd_classroom(url: str, args: argparse.Namespace) -> int:
-    from shopmig import classroom
+    from shopmig.db import mask_url
+    from shopmig.teach import classroom
 
     server = args.classroom_url or url
     if args.classroom_command == "drop":
@@ -410,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``shopmig`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from shopmig.db import default_url
+
     url = args.url if args.url is not None else default_url()  # --url "" is an error
     if args.command == "notebooks":
         url = args.notebook_url if args.notebook_url is not None else args.url

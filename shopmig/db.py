@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 from typing import TypeAlias
 
@@ -35,6 +34,8 @@ from shopmig.errors import (
     InvalidURLError,
     ShopmigError,
 )
+from shopmig.masking import QUERY_SECRET as _QUERY_SECRET
+from shopmig.masking import mask_unparsed
 
 Source: TypeAlias = str | URL | Engine | Connection
 """Anything shopmig can reach a database through."""
@@ -58,29 +59,7 @@ def parse_url(url: str | URL) -> URL:
     try:
         return make_url(url)
     except (ArgumentError, ValueError) as exc:
-        raise InvalidURLError(_mask_unparsed(url), "it is not a valid SQLAlchemy URL") from exc
-
-
-_QUERY_SECRET = re.compile(r"(?i)\b(password|passwd|pwd)=[^&\s'\"]*")
-
-
-def _mask_unparsed(text: str) -> str:
-    """Hide anything between ``user:`` and the last ``@`` (and ``password=`` query values) in a
-    string that did not parse as a URL, with or without a ``scheme://`` prefix."""
-    at = text.rfind("@")
-    if at >= 0:
-        head = text[:at]
-        scheme_end = head.find("://")
-        colon = head.find(":", scheme_end + 3 if scheme_end >= 0 else 0)
-        if colon >= 0:
-            text = f"{text[: colon + 1]}***{text[at:]}"
-    return _QUERY_SECRET.sub(r"\1=***", text)
-
-
-def mask_text(text: str) -> str:
-    """Hide every password in free text (an error message that may echo a URL)."""
-    masked = " ".join(_mask_unparsed(word) if "@" in word else word for word in text.split(" "))
-    return _QUERY_SECRET.sub(r"\1=***", masked)
+        raise InvalidURLError(mask_unparsed(url), "it is not a valid SQLAlchemy URL") from exc
 
 
 def url_of(source: Source) -> URL:
@@ -102,7 +81,7 @@ def mask_url(url: str | URL | Engine | Connection) -> str:
         try:
             url = make_url(url)
         except (ArgumentError, ValueError):
-            return _mask_unparsed(url)
+            return mask_unparsed(url)
     return _QUERY_SECRET.sub(r"\1=***", url.render_as_string(hide_password=True))
 
 

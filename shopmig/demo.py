@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import URL, Connection
 
-from shopmig import steps
-from shopmig.copy import (
+from shopmig.databases import (
     META_TABLE,
     create_database,
     database_exists,
@@ -24,7 +23,8 @@ from shopmig.copy import (
 )
 from shopmig.db import Source, mask_url, quote, reading, use_connection, writing
 from shopmig.errors import InvalidArgumentError, NotACopyError, TableExistsError
-from shopmig.migrate import alembic_config
+from shopmig.migrate import steps
+from shopmig.migrate.core import alembic_config
 
 INSERT_CHUNK_ROWS = 100_000
 

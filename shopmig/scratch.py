@@ -22,7 +22,7 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
-from shopmig.copy import create_database, database_exists, database_marker, drop_database
+from shopmig.databases import create_database, database_exists, database_marker, drop_database
 from shopmig.db import is_memory_sqlite, mask_url, open_engine, parse_url
 from shopmig.errors import InvalidArgumentError, NotACopyError
 

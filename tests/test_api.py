@@ -15,7 +15,8 @@ from sqlalchemy.engine import URL
 
 import shopmig
 from shopmig import errors
-from shopmig.db import mask_text, parse_url
+from shopmig.db import parse_url
+from shopmig.masking import mask_text
 
 SECRET = "s3cr3tpw"
 

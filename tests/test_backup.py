@@ -16,7 +16,7 @@ from helpers import add_child_table, digest, execute
 from pandas.testing import assert_frame_equal
 
 import shopmig
-from shopmig import backup as backup_module
+from shopmig.copying import backup as backup_module
 from shopmig.db import parse_url
 from shopmig.errors import (
     BackupFailedError,

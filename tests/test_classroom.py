@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from conftest import server_base_url
 
 import shopmig
-from shopmig import classroom
 from shopmig.cli import main
 from shopmig.db import parse_url
 from shopmig.errors import InvalidArgumentError, TargetExistsError
+from shopmig.teach import classroom
 
 
 def test_learner_names_from_a_count_are_zero_padded() -> None:

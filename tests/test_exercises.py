@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from nbclient import NotebookClient
 
-from shopmig import exercises
-from shopmig.exercises import Feedback
+from shopmig.teach import exercises
+from shopmig.teach.exercises import Feedback
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "notebooks" / "exercises"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import shopmig
 from shopmig.cli import main
-from shopmig.migrate import half_applied, schema_revision
-from shopmig.rehearse import rehearse
+from shopmig.migrate.core import half_applied, schema_revision
+from shopmig.rehearsal.run import rehearse
 
 REVS = shopmig.revisions()
 

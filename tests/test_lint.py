@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 
 import shopmig
-from shopmig import lint, migrate
+from shopmig import lint
 from shopmig.cli import main
 from shopmig.errors import InvalidArgumentError, NotVersionedError
 from shopmig.lint import STEP_COLUMNS, Finding, LintReport, lint_plan, lint_sql
-from shopmig.steps import MigrationOptions, step_impact
+from shopmig.migrate import core as migrate
+from shopmig.migrate.steps import MigrationOptions, step_impact
 
 SERVER_DIALECTS = ("postgresql", "mariadb", "mysql")
 ALL_DIALECTS = ("sqlite", *SERVER_DIALECTS)

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from shopmig.cli import main
-from shopmig.notebooks import notebook_paths
+from shopmig.teach.notebooks import notebook_paths
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

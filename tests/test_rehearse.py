@@ -12,7 +12,7 @@ from helpers import digest, execute, sqlite_exec
 
 import shopmig
 from shopmig.cli import main
-from shopmig.rehearse import rehearse
+from shopmig.rehearsal.run import rehearse
 
 REQUIRED_STEP_FIELDS = {"revision", "seconds", "max_write_stall_s", "p99_write_latency_s",
                         "verify_ok"}
@@ -87,7 +87,7 @@ def test_failing_step_stops_at_previous_revision_and_says_why(demo_url, backend,
 def test_each_step_is_checked_right_after_it_ran(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A step that loses a row fails its own check (and every later one), not just the
     final one: verify_ok names the step where the data went wrong."""
-    rehearse_module = importlib.import_module("shopmig.rehearse")  # the package exports a function
+    rehearse_module = importlib.import_module("shopmig.rehearsal.run")
     src = f"sqlite:///{tmp_path / 'shop.db'}"
     shopmig.make_demo_shop(src, rows=500, seed=4)
     real = rehearse_module.upgrade

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
-from shopmig.notebooks import notebook_paths
+from shopmig.teach.notebooks import notebook_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

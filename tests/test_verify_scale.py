@@ -614,7 +614,7 @@ def test_checksum_float_vs_double_sends_no_pairs(make_url, server_backend: str,
                                                  monkeypatch) -> None:
     """A FLOAT copy of a DOUBLE column is equal (single precision), and the checksum engine
     must see that from the bucket sums alone: no bucket's (key, hash) pairs are fetched."""
-    from shopmig import compare
+    from shopmig.verification import engines as compare
 
     rng = random.Random(4)
     rows: Rows = {f"ORD-{i:07d}": {"amount": round(rng.uniform(0.01, 999.99), 2)}
@@ -639,7 +639,7 @@ def test_checksum_float_vs_double_sends_no_pairs(make_url, server_backend: str,
 def test_postgres_buckets_group_by_hashing_then_the_setting_is_back(make_url) -> None:
     """The planner would sort every row to group a few thousand buckets; the bucket pass
     runs as a hash aggregate, and the caller's ``enable_sort`` is as it was afterwards."""
-    from shopmig import compare
+    from shopmig.verification import engines as compare
 
     rows: Rows = {f"ORD-{i:07d}": {"amount": float(i)} for i in range(1, 2001)}
     url = new_db(make_url, "postgresql")
@@ -667,7 +667,7 @@ def test_checksum_many_differences_in_bounded_batches(make_url, server_backend: 
                                                       monkeypatch) -> None:
     """With most buckets differing, the (key, hash) pass runs in batches of about
     8 * chunk_rows rows per side, and the answer is the oracle's."""
-    from shopmig import compare
+    from shopmig.verification import engines as compare
 
     before, after = build_dataset(seed=21, n=2_000)
     for i, k in enumerate(sorted(after)):

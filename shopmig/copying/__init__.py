@@ -15,38 +15,36 @@ neither a copy nor a demo shop unless told explicitly.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import DBAPIError
 
-from shopmig._version import __version__
+from shopmig.databases import (
+    META_TABLE,
+    create_database,
+    database_exists,
+    drop_database,
+    mark_database,
+)
 from shopmig.db import (
     Source,
     is_memory_sqlite,
     mask_url,
-    open_engine,
-    parse_url,
     quote,
     reading,
-    sqlite_path,
-    translate_error,
     url_of,
     use_connection,
     writing,
 )
 from shopmig.errors import (
     DatabaseNotFoundError,
-    NotACopyError,
     ShopmigError,
     TargetExistsError,
 )
 
-META_TABLE = "shopmig_meta"
 COPY_CHUNK_ROWS = 50_000
 
 
@@ -63,129 +61,6 @@ class CopyResult:
     def to_dict(self) -> dict[str, object]:
         """The result as a plain dict (for JSON)."""
         return asdict(self)
-
-
-# ------------------------------------------------------------------ markers
-
-
-def _meta_table(metadata: sa.MetaData | None = None) -> sa.Table:
-    return sa.Table(
-        META_TABLE,
-        metadata or sa.MetaData(),
-        sa.Column("key", sa.String(64), primary_key=True),
-        sa.Column("value", sa.String(1000), nullable=False),
-    )
-
-
-def mark_database(source: Source, role: str, origin: str | None = None) -> None:
-    """Record in the database itself that it is a shopmig ``copy`` (of ``origin``) or ``demo``."""
-    meta = _meta_table()
-    values = {"role": role, "origin": mask_url(origin) if origin else "", "shopmig": __version__}
-    with use_connection(source, must_exist=False) as conn, writing(conn):
-        meta.create(conn, checkfirst=True)
-        conn.execute(meta.delete())
-        conn.execute(meta.insert(), [{"key": k, "value": v} for k, v in values.items()])
-
-
-def database_marker(source: Source) -> dict[str, str] | None:
-    """The shopmig marker of a database (``{"role": "copy", "origin": ...}``), or None."""
-    with use_connection(source) as conn, reading(conn):
-        if not sa.inspect(conn).has_table(META_TABLE):
-            return None
-        rows = conn.execute(sa.select(_meta_table())).all()
-    return {key: value for key, value in rows} or None
-
-
-def is_server(source: Source) -> bool:
-    """True for PostgreSQL and MariaDB/MySQL, False for SQLite."""
-    if isinstance(source, Connection | Engine):
-        return source.dialect.name != "sqlite"
-    return parse_url(source).get_backend_name() != "sqlite"
-
-
-def require_copy(source: Source, action: str, *, include_sqlite: bool = False) -> None:
-    """Raise :class:`NotACopyError` unless ``source`` is a shopmig copy or demo database.
-
-    A SQLite file is the user's own scratch file and passes, unless ``include_sqlite=True``.
-    """
-    if not include_sqlite and not is_server(source):
-        return
-    marker = database_marker(source)
-    if not marker or marker.get("role") not in ("copy", "demo"):
-        raise NotACopyError(mask_url(source), action)
-
-
-# ------------------------------------------------------------------ server databases
-
-
-def _admin_url(url: URL) -> URL:
-    """A URL on the same server that does not use ``url``'s database."""
-    backend = url.get_backend_name()
-    if backend == "postgresql":
-        return url.set(database="postgres")
-    return URL.create(url.drivername, url.username, url.password, url.host, url.port,
-                      None, url.query)
-
-
-def database_exists(url: str | URL) -> bool:
-    """True if the database named by ``url`` exists (a file for SQLite)."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = sqlite_path(parsed)
-        return path is None or os.path.exists(path)
-    engine = open_engine(_admin_url(parsed))
-    try:
-        with engine.connect() as conn:
-            if parsed.get_backend_name() == "postgresql":
-                sql = "SELECT 1 FROM pg_database WHERE datname = :name"
-            else:
-                sql = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"
-            return conn.execute(sa.text(sql), {"name": parsed.database}).first() is not None
-    except DBAPIError as exc:
-        raise translate_error(exc, parsed) from None
-    finally:
-        engine.dispose()
-
-
-def _admin_execute(url: URL, statement: str) -> None:
-    engine = open_engine(_admin_url(url))
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(statement)
-    except DBAPIError as exc:
-        raise translate_error(exc, url) from None
-    finally:
-        engine.dispose()
-
-
-def create_database(url: str | URL, *, template: str | None = None) -> None:
-    """Create the (empty) server database named by ``url``; SQLite files need nothing."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return
-    dialect = open_engine(_admin_url(parsed)).dialect
-    name = quote(dialect, parsed.database or "")
-    if parsed.get_backend_name() == "postgresql":
-        suffix = f" TEMPLATE {quote(dialect, template)}" if template else ""
-        _admin_execute(parsed, f"CREATE DATABASE {name}{suffix}")
-    else:
-        _admin_execute(parsed, f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-
-
-def drop_database(url: str | URL) -> None:
-    """Drop the database named by ``url`` if it exists (delete the file for SQLite)."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = sqlite_path(parsed)
-        if path and os.path.exists(path):
-            os.remove(path)
-        return
-    dialect = open_engine(_admin_url(parsed)).dialect
-    name = quote(dialect, parsed.database or "")
-    if parsed.get_backend_name() == "postgresql":
-        _admin_execute(parsed, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    else:
-        _admin_execute(parsed, f"DROP DATABASE IF EXISTS {name}")
 
 
 # ------------------------------------------------------------------ copying

@@ -21,17 +21,12 @@ import pandas as pd
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from shopmig import steps
-from shopmig.copy import (
-    copy_database,
-    database_exists,
-    database_marker,
-    drop_database,
-    is_server,
-)
+from shopmig.copying import copy_database
+from shopmig.databases import database_exists, database_marker, drop_database, is_server
 from shopmig.db import mask_url, parse_url, sqlite_path, use_connection
 from shopmig.errors import NotACopyError, ShopmigError
-from shopmig.migrate import (
+from shopmig.migrate import steps
+from shopmig.migrate.core import (
     current_revision,
     downgrade,
     half_applied,
@@ -39,9 +34,15 @@ from shopmig.migrate import (
     revisions,
     upgrade,
 )
-from shopmig.steps import MigrationOptions
-from shopmig.verify import VerifyResult, verify
-from shopmig.workload import ShopWorkload, WriteEvent, expected_state, require_local, window_stats
+from shopmig.migrate.steps import MigrationOptions
+from shopmig.rehearsal.workload import (
+    ShopWorkload,
+    WriteEvent,
+    expected_state,
+    require_local,
+    window_stats,
+)
+from shopmig.verification.api import VerifyResult, verify
 
 TAIL_S = 0.5  # the workload keeps writing this long after the last step
 
@@ -154,12 +155,12 @@ class Rehearsal:
 
     def to_html(self) -> str:
         """A self-contained HTML report (plots embedded as PNG)."""
-        from shopmig.report import rehearsal_html
+        from shopmig.rehearsal.report import rehearsal_html
 
         return rehearsal_html(self)
 
     def _repr_html_(self) -> str:
-        from shopmig.report import rehearsal_html
+        from shopmig.rehearsal.report import rehearsal_html
 
         return rehearsal_html(self, standalone=False)
 
@@ -320,7 +321,7 @@ def rehearse(
 
     backup = None
     if backup_dir is not None:
-        from shopmig.backup import backup_database
+        from shopmig.copying.backup import backup_database
 
         backup = backup_database(copy_url, Path(backup_dir)).to_dict()
         say(f"backed up the copy to {backup.get('path')}")

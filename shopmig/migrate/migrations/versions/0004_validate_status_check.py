@@ -6,7 +6,7 @@ Elsewhere the CHECK was validated when it was added: nothing to do.
 
 from alembic import op
 
-from shopmig import steps
+from shopmig.migrate import steps
 
 revision = steps.VALIDATE_CHECK
 down_revision = steps.STATUS_CHECK

@@ -8,7 +8,7 @@ allowed.
 
 from alembic import op
 
-from shopmig import steps
+from shopmig.migrate import steps
 
 revision = steps.STATUS_CHECK
 down_revision = steps.ADD_STATUS

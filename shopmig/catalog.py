@@ -14,10 +14,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shopmig import steps
 from shopmig.db import Source, mask_url, reading, use_connection
 from shopmig.errors import InvalidArgumentError, TableNotFoundError
-from shopmig.migrate import current_revision
+from shopmig.migrate import steps
+from shopmig.migrate.core import current_revision
 
 _NUMERIC = (sa.Integer, sa.Float, sa.Numeric)
 

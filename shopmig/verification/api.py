@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from tqdm import tqdm
 
-from shopmig import compare, steps
 from shopmig.db import Source, mask_url, reading, sqlite_path, use_connection
 from shopmig.errors import (
     InvalidArgumentError,
@@ -31,6 +30,8 @@ from shopmig.errors import (
     KeyNotUniqueError,
     TableNotFoundError,
 )
+from shopmig.migrate import steps
+from shopmig.verification import engines as compare
 
 DIFF_COLUMNS = ["kind", "key", "column", "before", "after"]
 CHANGED_COLUMNS = ["key", "column", "before", "after"]
@@ -309,7 +310,7 @@ def _pandas_segments(b: pd.DataFrame, key: str, rows: int) -> list[compare.Segme
                             min(rows, len(keys) - i)) for i in range(0, len(keys), rows)]
 
 
-METHODS = ("auto", "pandas", "stream", "checksum", "sqlite-join")
+from shopmig.verification.options import METHODS  # noqa: E402
 
 
 def _pick_method(method: str, before: Any, after: Any) -> str:
@@ -357,7 +358,7 @@ def verify(
     (``{"status": "pending"}``) for every row that existed before. Keys are compared exactly
     (case and trailing spaces count).
 
-    ``method`` picks the engine (see :mod:`shopmig.compare`): ``auto`` uses ``checksum`` for two
+    ``method`` picks the engine (``shopmig.verification.engines``): ``auto``: ``checksum`` for two
     PostgreSQL or two MariaDB/MySQL databases, ``sqlite-join`` for two SQLite databases (one a
     file), ``stream`` otherwise (any two databases, e.g. a SQLite copy vs a PostgreSQL source)
     and ``pandas`` when a side is a DataFrame. Only ``chunk_rows`` rows per side are held at once

@@ -6,7 +6,7 @@ earlier failed build is dropped first. MariaDB/MySQL: ALGORITHM=INPLACE, LOCK=NO
 
 from alembic import op
 
-from shopmig import steps
+from shopmig.migrate import steps
 
 revision = steps.STATUS_INDEX
 down_revision = steps.VALIDATE_CHECK

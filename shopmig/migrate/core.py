@@ -28,7 +28,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from shopmig import steps
 from shopmig.db import Source, mask_url, reading, sqlite_write_transactions, use_connection
 from shopmig.errors import (
     AlreadyVersionedError,
@@ -41,7 +40,8 @@ from shopmig.errors import (
     UnknownRevisionError,
     UnsafeMigrationError,
 )
-from shopmig.steps import MigrationOptions, StepImpact
+from shopmig.migrate import steps
+from shopmig.migrate.steps import MigrationOptions, StepImpact
 
 DIALECTS = ("sqlite", "postgresql", "mariadb")
 
@@ -83,7 +83,7 @@ class AppliedStep:
 
 def script_location() -> str:
     """The folder of shopmig's Alembic environment inside the installed package."""
-    return str(resources.files("shopmig") / "migrations")
+    return str(resources.files("shopmig.migrate") / "migrations")
 
 
 def alembic_config(

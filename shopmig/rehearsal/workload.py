@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 
-from shopmig import steps
 from shopmig.db import is_memory_sqlite, mask_url, open_engine, parse_url
 from shopmig.errors import InvalidArgumentError
+from shopmig.migrate import steps
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PAID = "paid"

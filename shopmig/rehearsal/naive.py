@@ -37,7 +37,6 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from shopmig import steps
 from shopmig.db import (
     Source,
     is_memory_sqlite,
@@ -49,11 +48,12 @@ from shopmig.db import (
     use_connection,
 )
 from shopmig.errors import InvalidArgumentError, ShopmigError
-from shopmig.migrate import alembic_config, current_revision, upgrade
+from shopmig.migrate import steps
+from shopmig.migrate.core import alembic_config, current_revision, upgrade
+from shopmig.migrate.steps import StepImpact
+from shopmig.rehearsal.workload import ShopWorkload, expected_state, require_local, window_stats
 from shopmig.scratch import scratch_url
-from shopmig.steps import StepImpact
-from shopmig.verify import snapshot, verify
-from shopmig.workload import ShopWorkload, expected_state, require_local, window_stats
+from shopmig.verification.api import snapshot, verify
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -409,7 +409,7 @@ def plot_runs(*runs: WorkloadRun, sharey: bool = True) -> Figure:
     window shaded), on a shared latency scale."""
     import matplotlib.pyplot as plt
 
-    from shopmig.report import plot_latency
+    from shopmig.rehearsal.report import plot_latency
 
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 3.4), sharey=sharey,
                              squeeze=False)

@@ -8,7 +8,7 @@ database they already hold. Offline (``sql=True``), it renders the SQL for the d
 
 from alembic import context
 
-from shopmig.steps import VERSION_TABLE
+from shopmig.migrate.steps import VERSION_TABLE
 
 config = context.config
 

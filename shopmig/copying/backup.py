@@ -33,11 +33,10 @@ from pathlib import Path
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from shopmig.copy import create_database, database_exists, drop_database
+from shopmig.databases import create_database, database_exists, drop_database
 from shopmig.db import (
     Source,
     is_memory_sqlite,
-    mask_text,
     mask_url,
     open_engine,
     parse_url,
@@ -54,6 +53,7 @@ from shopmig.errors import (
     InvalidArgumentError,
     TargetExistsError,
 )
+from shopmig.masking import mask_text
 
 METHODS = ("sqlite-backup", "pg_dump", "mariadb-dump")
 SUFFIX = {"sqlite-backup": ".sqlite-backup", "pg_dump": ".dump", "mariadb-dump": ".sql"}

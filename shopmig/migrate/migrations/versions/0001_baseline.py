@@ -7,7 +7,7 @@ a fresh demo shop is created by it. Downgrading it is refused: shopmig never dro
 import sqlalchemy as sa
 from alembic import op
 
-from shopmig import steps
+from shopmig.migrate import steps
 
 revision = steps.BASELINE
 down_revision = None

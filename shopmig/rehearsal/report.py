@@ -1,4 +1,4 @@
-"""Render a :class:`~shopmig.rehearse.Rehearsal` as one self-contained HTML file.
+"""Render a :class:`~shopmig.rehearsal.run.Rehearsal` as one self-contained HTML file.
 
 The write-latency plot is drawn with matplotlib and embedded as a PNG (base64), so the report
 opens offline from a single file.
@@ -16,7 +16,7 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-    from shopmig.rehearse import Rehearsal
+    from shopmig.rehearsal.run import Rehearsal
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#1f2328}

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from shopmig.copy import (
+from shopmig.databases import (
     _admin_url,
     create_database,
     database_exists,

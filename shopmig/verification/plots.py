@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shopmig.verify import VerifyResult
+from shopmig.verification.api import VerifyResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

@@ -35,12 +35,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from shopmig import steps
 from shopmig.demo import make_demo_shop
 from shopmig.lint import lint_sql
-from shopmig.migrate import upgrade
+from shopmig.migrate import steps
+from shopmig.migrate.core import upgrade
 from shopmig.scratch import drop_scratch, scratch_database
-from shopmig.verify import VerifyResult, snapshot, verify
+from shopmig.verification.api import VerifyResult, snapshot, verify
 
 __all__ = [
     "BIG_TABLE_ROWS",

@@ -38,10 +38,10 @@ from typing import Any
 
 import pandas as pd
 
-from shopmig import migrate
 from shopmig.db import Source, mask_url, reading, use_connection
 from shopmig.errors import InvalidArgumentError
-from shopmig.steps import MigrationOptions, StepImpact
+from shopmig.migrate import core as migrate
+from shopmig.migrate.steps import MigrationOptions, StepImpact
 
 SEVERITIES = ("danger", "warning", "info")
 RULES = (
@@ -777,7 +777,7 @@ def lint_plan(
     expected lock-hold time (:func:`expected_lock_seconds`, an estimate) and the
     :func:`lint_sql` findings on its SQL, read in plan order (a CHECK validated by an earlier
     step counts). ``options`` gives the lock timeout the steps will run under (shopmig always
-    sets one; default :class:`~shopmig.steps.MigrationOptions`). Targets and ``direction`` as
+    sets one; default :class:`~shopmig.MigrationOptions`). Targets and ``direction`` as
     for :func:`shopmig.plan`: ``-1``, or ``base`` with ``direction="down"``, lint a downgrade.
     """
     opts = options or MigrationOptions()

@@ -7,7 +7,7 @@ SQLite: one ALTER TABLE ... ADD COLUMN, which only edits the schema text.
 
 from alembic import op
 
-from shopmig import steps
+from shopmig.migrate import steps
 
 revision = steps.ADD_STATUS
 down_revision = steps.BASELINE
