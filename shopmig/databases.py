@@ -19,13 +19,13 @@ from shopmig.db import (
     mask_url,
     open_engine,
     parse_url,
-    quote,
     reading,
-    sqlite_path,
     translate_error,
+    url_of,
     use_connection,
     writing,
 )
+from shopmig.dialects import dialect_for
 from shopmig.errors import NotACopyError
 
 META_TABLE = "shopmig_meta"
@@ -62,10 +62,9 @@ def database_marker(source: Source) -> dict[str, str] | None:
 
 
 def is_server(source: Source) -> bool:
-    """True for PostgreSQL and MariaDB/MySQL, False for SQLite."""
-    if isinstance(source, Connection | Engine):
-        return source.dialect.name != "sqlite"
-    return parse_url(source).get_backend_name() != "sqlite"
+    """True for a database server (PostgreSQL, MariaDB/MySQL), False for an embedded SQLite."""
+    return dialect_for(source if isinstance(source, Connection | Engine) else url_of(source)
+                       ).is_server
 
 
 def require_copy(source: Source, action: str, *, include_sqlite: bool = False) -> None:
@@ -83,28 +82,23 @@ def require_copy(source: Source, action: str, *, include_sqlite: bool = False) -
 # ------------------------------------------------------------------ server databases
 
 
-def _admin_url(url: URL) -> URL:
-    """A URL on the same server that does not use ``url``'s database."""
-    backend = url.get_backend_name()
-    if backend == "postgresql":
-        return url.set(database="postgres")
-    return URL.create(url.drivername, url.username, url.password, url.host, url.port,
-                      None, url.query)
+def admin_url(url: URL) -> URL:
+    """A URL on the same server that does not use ``url``'s database (to create or drop it)."""
+    return dialect_for(url).admin_url(url)
 
 
 def database_exists(url: str | URL) -> bool:
-    """True if the database named by ``url`` exists (a file for SQLite)."""
+    """True if the database named by ``url`` exists (a file for SQLite; in memory: always)."""
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = sqlite_path(parsed)
+    dialect = dialect_for(parsed)
+    if not dialect.is_server:
+        path = dialect.file_path(parsed)
         return path is None or os.path.exists(path)
-    engine = open_engine(_admin_url(parsed))
+    engine = open_engine(dialect.admin_url(parsed))
     try:
         with engine.connect() as conn:
-            if parsed.get_backend_name() == "postgresql":
-                sql = "SELECT 1 FROM pg_database WHERE datname = :name"
-            else:
-                sql = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"
+            sql = dialect.database_exists_sql()
+            assert sql is not None
             return conn.execute(sa.text(sql), {"name": parsed.database}).first() is not None
     except DBAPIError as exc:
         raise translate_error(exc, parsed) from None
@@ -113,7 +107,7 @@ def database_exists(url: str | URL) -> bool:
 
 
 def _admin_execute(url: URL, statement: str) -> None:
-    engine = open_engine(_admin_url(url))
+    engine = open_engine(admin_url(url))
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(statement)
@@ -124,30 +118,39 @@ def _admin_execute(url: URL, statement: str) -> None:
 
 
 def create_database(url: str | URL, *, template: str | None = None) -> None:
-    """Create the (empty) server database named by ``url``; SQLite files need nothing."""
+    """Create the (empty) server database named by ``url`` (with PostgreSQL, optionally as a
+    copy of ``template``); SQLite files need nothing."""
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return
-    dialect = open_engine(_admin_url(parsed)).dialect
-    name = quote(dialect, parsed.database or "")
-    if parsed.get_backend_name() == "postgresql":
-        suffix = f" TEMPLATE {quote(dialect, template)}" if template else ""
-        _admin_execute(parsed, f"CREATE DATABASE {name}{suffix}")
-    else:
-        _admin_execute(parsed, f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    dialect = dialect_for(parsed)
+    if dialect.is_server:
+        _admin_execute(parsed, dialect.create_database_sql(parsed.database or "", template))
 
 
 def drop_database(url: str | URL) -> None:
     """Drop the database named by ``url`` if it exists (delete the file for SQLite)."""
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = sqlite_path(parsed)
+    dialect = dialect_for(parsed)
+    if not dialect.is_server:
+        path = dialect.file_path(parsed)
         if path and os.path.exists(path):
             os.remove(path)
         return
-    dialect = open_engine(_admin_url(parsed)).dialect
-    name = quote(dialect, parsed.database or "")
-    if parsed.get_backend_name() == "postgresql":
-        _admin_execute(parsed, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    else:
-        _admin_execute(parsed, f"DROP DATABASE IF EXISTS {name}")
+    _admin_execute(parsed, dialect.drop_database_sql(parsed.database or ""))
+
+
+def database_identity(source: Source) -> tuple[object, ...]:
+    """What makes a database *this* database whatever URL reaches it: a server's own identity
+    and the database's name, or a SQLite file's device and inode. Two sources with the same
+    identity are the same database (``localhost`` vs ``127.0.0.1``, ``./shop.db`` vs
+    ``shop.db``)."""
+    with use_connection(source) as conn, reading(conn):
+        return dialect_for(conn).database_identity(conn)
+
+
+def same_database(a: Source, b: Source) -> bool:
+    """True when ``a`` and ``b`` are the same database (compared by identity, not URL text).
+    A database that does not exist yet is nobody's twin."""
+    for side in (a, b):
+        if isinstance(side, str | URL) and not database_exists(side):
+            return False
+    return database_identity(a) == database_identity(b)

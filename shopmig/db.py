@@ -21,11 +21,11 @@ from collections.abc import Iterator
 from typing import TypeAlias
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool, StaticPool
 
+from shopmig.dialects import dialect_for
 from shopmig.errors import (
     AuthenticationError,
     DatabaseError,
@@ -85,58 +85,15 @@ def mask_url(url: str | URL | Engine | Connection) -> str:
     return _QUERY_SECRET.sub(r"\1=***", url.render_as_string(hide_password=True))
 
 
-def is_memory_sqlite(url: URL) -> bool:
-    """True for ``sqlite://`` and ``sqlite:///:memory:`` (a database living in one connection)."""
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+def is_memory_database(url: URL) -> bool:
+    """True for an embedded database that lives in one connection (``sqlite://``)."""
+    dialect = dialect_for(url)
+    return not dialect.is_server and dialect.file_path(url) is None
 
 
-def sqlite_path(url: URL) -> str | None:
-    """The file path of a file-backed SQLite URL, or None for other URLs."""
-    if url.get_backend_name() != "sqlite" or is_memory_sqlite(url):
-        return None
-    return url.database
-
-
-def _make_sqlite_transactional(engine: Engine) -> None:
-    """Let pysqlite run DDL inside transactions (SQLAlchemy's documented recipe).
-
-    Python's sqlite3 module commits implicitly before DDL, so a failing migration
-    step could leave half its statements applied. With this recipe SQLite's own
-    ``BEGIN`` covers the whole step and a failure rolls all of it back.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _no_implicit_transactions(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql(conn.info.get(SQLITE_BEGIN_KEY, "BEGIN"))
-
-
-SQLITE_BEGIN_KEY = "shopmig_sqlite_begin"
-
-
-@contextlib.contextmanager
-def sqlite_write_transactions(conn: Connection) -> Iterator[None]:
-    """Make this connection's transactions take SQLite's write lock up front (BEGIN IMMEDIATE).
-
-    A deferred transaction that reads and then writes gets "database is locked" at once when
-    another connection is writing; an immediate one waits for the lock (the busy timeout).
-    Migrations read (reflection, row counts) before they write, so they run this way.
-    """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    previous = conn.info.get(SQLITE_BEGIN_KEY)
-    conn.info[SQLITE_BEGIN_KEY] = "BEGIN IMMEDIATE"
-    try:
-        yield
-    finally:
-        if previous is None:
-            conn.info.pop(SQLITE_BEGIN_KEY, None)
-        else:
-            conn.info[SQLITE_BEGIN_KEY] = previous
+def database_file(url: URL) -> str | None:
+    """The file of a file-backed embedded database (a SQLite file), None otherwise."""
+    return dialect_for(url).file_path(url)
 
 
 def open_engine(
@@ -152,20 +109,22 @@ def open_engine(
     :class:`DatabaseNotFoundError` for a missing SQLite file.
     """
     parsed = parse_url(url)
-    backend = parsed.get_backend_name()
+    dialect = dialect_for(parsed)
     kwargs: dict[str, object] = {"echo": echo}
     connect_args: dict[str, object] = {}
-    if backend == "sqlite":
-        path = sqlite_path(parsed)
-        if path is None:
-            kwargs["poolclass"] = StaticPool
-            connect_args["check_same_thread"] = False
-        elif must_exist and not os.path.exists(path):
-            raise DatabaseNotFoundError(mask_url(parsed), f"no SQLite file at {path!r}")
-    elif backend in ("postgresql", "mysql", "mariadb"):
+    memory = False
+    if dialect.is_server:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
         kwargs["pool_pre_ping"] = True
-    if not pooled and not (backend == "sqlite" and sqlite_path(parsed) is None):
+    else:
+        path = dialect.file_path(parsed)
+        memory = path is None
+        if memory:
+            kwargs["poolclass"] = StaticPool
+            connect_args["check_same_thread"] = False
+        elif must_exist and not os.path.exists(path):  # type: ignore[arg-type]
+            raise DatabaseNotFoundError(mask_url(parsed), f"no SQLite file at {path!r}")
+    if not pooled and not memory:
         kwargs["poolclass"] = NullPool  # closing the connection closes the socket/file too
     try:
         engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
@@ -173,8 +132,7 @@ def open_engine(
         raise InvalidURLError(mask_url(parsed), f"unknown dialect or driver ({exc})") from exc
     except (ArgumentError, ImportError) as exc:
         raise InvalidURLError(mask_url(parsed), str(exc)) from exc
-    if backend == "sqlite":
-        _make_sqlite_transactional(engine)
+    dialect.prepare_engine(engine)
     return engine
 
 
@@ -249,11 +207,6 @@ def connect(url: str | URL, *, must_exist: bool = True) -> Connection:
     except DBAPIError as exc:
         engine.dispose()
         raise translate_error(exc, url) from None
-
-
-def dialect_name(source: Connection | Engine) -> str:
-    """The dialect's name: ``sqlite``, ``postgresql``, ``mysql`` or ``mariadb``."""
-    return source.dialect.name
 
 
 def quote(conn: Connection | Engine | sa.Dialect, name: str) -> str:

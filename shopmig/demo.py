@@ -22,6 +22,7 @@ from shopmig.databases import (
     mark_database,
 )
 from shopmig.db import Source, mask_url, quote, reading, use_connection, writing
+from shopmig.dialects import dialect_for
 from shopmig.errors import InvalidArgumentError, NotACopyError, TableExistsError
 from shopmig.migrate import steps
 from shopmig.migrate.core import alembic_config
@@ -53,24 +54,9 @@ def _check_rows(rows: object) -> int:
 
 
 def _bulk_insert(conn: Connection, frame: pd.DataFrame) -> None:
-    table, cols = quote(conn, steps.TABLE), [quote(conn, c) for c in frame.columns]
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    name = conn.dialect.name
     records = list(frame.itertuples(index=False, name=None))
-    if name == "postgresql":
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
-            for record in records:
-                cp.write_row(record)
-        return
-    marker = "?" if name == "sqlite" else "%s"
-    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([marker] * len(cols))})"
-    cur = raw.cursor()
-    try:
-        for start in range(0, len(records), INSERT_CHUNK_ROWS):
-            cur.executemany(sql, records[start : start + INSERT_CHUNK_ROWS])
-    finally:
-        cur.close()
+    dialect_for(conn).bulk_insert(conn, steps.TABLE, list(frame.columns), records,
+                                  INSERT_CHUNK_ROWS)
 
 
 def _drop_demo(conn: Connection) -> None:

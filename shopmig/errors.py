@@ -304,3 +304,18 @@ class BackupFailedError(ShopmigError):
             hint="Fix the cause above; no backup file was kept and a half-restored target "
             "database was dropped.",
         )
+
+
+class MigrationLockedError(ShopmigError):
+    """Another session holds shopmig's migration lock on this database (one migrator at a
+    time); ``holder`` names it as the server reports it."""
+
+    def __init__(self, key: str, holder: str, waited_s: float) -> None:
+        self.key = key
+        self.holder = holder
+        self.waited_s = waited_s
+        super().__init__(
+            f"another shopmig migration is running on this database ({holder}); waited "
+            f"{waited_s:g}s for it to finish. Nothing was changed by this run.",
+            hint="Let that migration finish (or stop it), then run this command again.",
+        )

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from shopmig.databases import create_database, database_exists, database_marker, drop_database
-from shopmig.db import is_memory_sqlite, mask_url, open_engine, parse_url
+from shopmig.db import is_memory_database, mask_url, open_engine, parse_url
 from shopmig.errors import InvalidArgumentError, NotACopyError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -43,7 +43,7 @@ def scratch_url(base_url: str | URL, name: str) -> URL:
             "name", name, "a plain identifier (letters, digits, _; at most 63 characters)"
         )
     parsed = parse_url(base_url)
-    if is_memory_sqlite(parsed):
+    if is_memory_database(parsed):
         return URL.create(parsed.drivername)
     if parsed.get_backend_name() == "sqlite":
         folder = os.path.dirname(os.path.abspath(parsed.database or ""))
@@ -83,7 +83,7 @@ def scratch_database(base_url: str | URL, name: str, *, create: bool = True) -> 
     with :func:`drop_scratch`.
     """
     url = scratch_url(base_url, name)
-    if is_memory_sqlite(url):
+    if is_memory_database(url):
         return open_engine(url)
     _clear_leftover(url)
     if create:
@@ -102,5 +102,5 @@ def drop_scratch(engine: Engine) -> None:
     """
     url = engine.url
     engine.dispose()
-    if not is_memory_sqlite(url):
+    if not is_memory_database(url):
         _clear_leftover(url)

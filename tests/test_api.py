@@ -206,6 +206,8 @@ INSTANCES = [
      {"tool": "pg_dump", "package": "postgresql-client"}),
     (errors.BackupFailedError("pg_dump", URL_M, "exit code 1: boom"),
      {"tool": "pg_dump", "url": URL_M, "detail": "exit code 1: boom"}),
+    (errors.MigrationLockedError("shopmig:orders", "PostgreSQL session 42", 5.0),
+     {"key": "shopmig:orders", "holder": "PostgreSQL session 42", "waited_s": 5.0}),
 ]
 
 

@@ -31,7 +31,7 @@ from shopmig.databases import (
 )
 from shopmig.db import (
     Source,
-    is_memory_sqlite,
+    is_memory_database,
     mask_url,
     quote,
     reading,
@@ -178,7 +178,7 @@ def copy_database(
     src_url, dst_url = url_of(source), url_of(target)
     if not isinstance(source, Connection | Engine) and not database_exists(src_url):
         raise DatabaseNotFoundError(mask_url(src_url))
-    if not is_memory_sqlite(dst_url) and database_exists(dst_url):
+    if not is_memory_database(dst_url) and database_exists(dst_url):
         raise TargetExistsError(mask_url(dst_url))
     notes: list[str] = []
     backend = src_url.get_backend_name()
@@ -214,7 +214,7 @@ def copy_database(
             mark_database(dst, "copy", mask_url(src_url))
             tables = _table_counts(dst)
     except BaseException:
-        if not is_memory_sqlite(dst_url) and not isinstance(target, Connection | Engine):
+        if not is_memory_database(dst_url) and not isinstance(target, Connection | Engine):
             drop_database(dst_url)
         raise
     return CopyResult(mask_url(src_url), mask_url(dst_url), method, tables, notes)

@@ -36,12 +36,12 @@ from sqlalchemy.exc import DBAPIError
 from shopmig.databases import create_database, database_exists, drop_database
 from shopmig.db import (
     Source,
-    is_memory_sqlite,
+    database_file,
+    is_memory_database,
     mask_url,
     open_engine,
     parse_url,
     reading,
-    sqlite_path,
     translate_error,
     url_of,
     use_connection,
@@ -271,7 +271,7 @@ def _mysql_env(url: URL) -> dict[str, str]:
 def _restore_command(method: str, path: str, target: URL) -> str:
     q = shlex.quote
     if method == "sqlite-backup":
-        dest = sqlite_path(target) or "restored.db"
+        dest = database_file(target) or "restored.db"
         return f"cp -n {q(path)} {q(dest)}"
     db = q(target.database or "restored")
     if method == "pg_dump":
@@ -289,7 +289,7 @@ def _mysql_ident(name: str) -> str:
 
 def _default_target(url: URL, path: Path) -> URL:
     if url.get_backend_name() == "sqlite":
-        stem = Path(sqlite_path(url) or "memory").stem
+        stem = Path(database_file(url) or "memory").stem
         return url.set(database=str(path.with_name(f"{stem}{RESTORED_SUFFIX}.db")))
     return url.set(database=f"{url.database}{RESTORED_SUFFIX}")
 
@@ -321,11 +321,11 @@ def backup_database(source: Source, directory: str | os.PathLike[str]) -> Backup
     """
     url = url_of(source)
     method = _method(url)
-    if isinstance(source, str | URL) and not is_memory_sqlite(url) and not database_exists(url):
+    if isinstance(source, str | URL) and not is_memory_database(url) and not database_exists(url):
         raise DatabaseNotFoundError(mask_url(url))
     folder = Path(directory)
     if method == "sqlite-backup":
-        name = Path(sqlite_path(url) or "memory").stem
+        name = Path(database_file(url) or "memory").stem
     else:
         name = url.database or "database"
         if method == "pg_dump":
@@ -381,12 +381,12 @@ def restore_backup(backup: Backup, target: str | URL | Engine | Connection) -> s
     if not path.is_file():
         raise InvalidArgumentError("backup.path", backup.path, "an existing backup file")
     live = isinstance(target, Engine | Connection)
-    if is_memory_sqlite(url) and not live:
+    if is_memory_database(url) and not live:
         raise InvalidArgumentError(
             "target", mask_url(url), "a SQLite file URL, or the engine or connection of an "
             "in-memory database (a new in-memory URL would be lost at once)",
         )
-    if not (live and is_memory_sqlite(url)) and database_exists(url):
+    if not (live and is_memory_database(url)) and database_exists(url):
         raise TargetExistsError(mask_url(url))
     if backup.method == "sqlite-backup":
         _restore_sqlite(path, target)
@@ -419,7 +419,7 @@ def _restore_sqlite(path: Path, target: str | URL | Engine | Connection) -> None
                 assert raw is not None
                 src.backup(raw)
             return
-        dest_path = sqlite_path(url_of(target))
+        dest_path = database_file(url_of(target))
         assert dest_path is not None
         dst = sqlite3.connect(dest_path)
         try:

@@ -28,7 +28,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from shopmig.db import Source, mask_url, reading, sqlite_write_transactions, use_connection
+from shopmig.db import Source, mask_url, reading, use_connection
+from shopmig.dialects import dialect_for
 from shopmig.errors import (
     AlreadyVersionedError,
     LockTimeoutError,
@@ -414,7 +415,7 @@ def _migrate(
         external = conn.in_transaction()
         _set_timeouts(conn, opts)
         _settle(conn, external)
-        with sqlite_write_transactions(conn):
+        with dialect_for(conn).migration_transactions(conn):
             return _run_path(conn, path, direction, opts, external, on_step)
 
 

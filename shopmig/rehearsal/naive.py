@@ -39,14 +39,14 @@ from sqlalchemy.exc import DBAPIError
 
 from shopmig.db import (
     Source,
-    is_memory_sqlite,
+    is_memory_database,
     parse_url,
     quote,
     reading,
-    sqlite_write_transactions,
     url_of,
     use_connection,
 )
+from shopmig.dialects import dialect_for
 from shopmig.errors import InvalidArgumentError, ShopmigError
 from shopmig.migrate import steps
 from shopmig.migrate.core import alembic_config, current_revision, upgrade
@@ -83,7 +83,7 @@ def workload_url(url: str | URL, folder: str, name: str) -> str:
     """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if is_memory_sqlite(parsed):
+        if is_memory_database(parsed):
             path = os.path.normpath(os.path.join(folder, f"{name}.db"))
         else:
             path = os.path.join(os.path.dirname(parsed.database or ""), f"{name}.db")
@@ -181,7 +181,7 @@ def naive_add_status(source: Source) -> None:
                 hint="Run it on a fresh copy of the demo shop.")
         external = conn.in_transaction()
         fam = _family(conn.dialect.name)
-        with sqlite_write_transactions(conn):
+        with dialect_for(conn).migration_transactions(conn):
             if fam == "sqlite":
                 with conn.begin_nested() if external else conn.begin():
                     _rebuild(Operations(MigrationContext.configure(conn)), None)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 
-from shopmig.db import is_memory_sqlite, mask_url, open_engine, parse_url
+from shopmig.db import is_memory_database, mask_url, open_engine, parse_url
 from shopmig.errors import InvalidArgumentError
 from shopmig.migrate import steps
 
@@ -53,7 +53,7 @@ def require_local(url: str | URL) -> None:
     """Refuse a workload against anything but this machine (SQLite files and loopback servers)."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if is_memory_sqlite(parsed):
+        if is_memory_database(parsed):
             raise InvalidArgumentError(
                 "url", mask_url(parsed),
                 "a SQLite file or a server database (an in-memory database cannot be shared "

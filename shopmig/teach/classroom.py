@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from shopmig.databases import (
-    _admin_url,
+    admin_url,
     create_database,
     database_exists,
     database_marker,
@@ -173,7 +173,7 @@ def list_classroom(server_url: str | URL, *, prefix: str = DEFAULT_PREFIX) -> di
         sql = "SELECT datname FROM pg_database WHERE NOT datistemplate"
     else:
         sql = "SELECT schema_name FROM information_schema.schemata"
-    engine = open_engine(_admin_url(server))
+    engine = open_engine(admin_url(server))
     try:
         with engine.connect() as conn:
             names = sorted(row[0] for row in conn.execute(sa.text(sql)))

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from tqdm import tqdm
 
-from shopmig.db import Source, mask_url, reading, sqlite_path, use_connection
+from shopmig.db import Source, database_file, mask_url, reading, use_connection
 from shopmig.errors import (
     InvalidArgumentError,
     KeyColumnError,
@@ -533,7 +533,7 @@ def _collect_sqlite_join(b_side: compare.Side, a_side: compare.Side, b_cols: lis
                          key_range: tuple[Any, Any] | None) -> compare.Collected:
     rows_before = compare.count_rows(b_side, key_range)
     rows_after = compare.count_rows(a_side, key_range)
-    both_files = all(sqlite_path(s.conn.engine.url) for s in (b_side, a_side))
+    both_files = all(database_file(s.conn.engine.url) for s in (b_side, a_side))
     workers = min(os.cpu_count() or 1, 4) if both_files and rows_before > chunk_rows else 1
     if workers > 1:
         keys = compare.parallel_sqlite_join(b_side, a_side, shared, key_range, rows_before,

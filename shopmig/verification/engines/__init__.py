@@ -34,7 +34,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shopmig.db import mask_url, quote, sqlite_path
+from shopmig.db import database_file, mask_url, quote
 from shopmig.errors import KeyColumnError, KeyNotUniqueError, TableNotFoundError
 
 SEP = "\x1f"
@@ -606,7 +606,7 @@ def sqlite_join_possible(before: Connection, after: Connection) -> bool:
     """Both SQLite, at least one a file, and no transaction open on the host connection."""
     if before.dialect.name != "sqlite" or after.dialect.name != "sqlite":
         return False
-    paths = [sqlite_path(before.engine.url), sqlite_path(after.engine.url)]
+    paths = [database_file(before.engine.url), database_file(after.engine.url)]
     if not any(paths):
         return False
     host = after if paths[1] is None else before
@@ -620,9 +620,9 @@ def attached(before: Side, after: Side, guest_url: Any = None) -> Iterator[tuple
     The host is the before side unless only the before side is a file (or ``guest_url``, the
     after side's file, is given explicitly).
     """
-    b_path, a_path = sqlite_path(before.conn.engine.url), sqlite_path(after.conn.engine.url)
+    b_path, a_path = database_file(before.conn.engine.url), database_file(after.conn.engine.url)
     if guest_url is not None:
-        a_path = sqlite_path(guest_url)
+        a_path = database_file(guest_url)
     host, guest_path, guest_is_after = (before, a_path, True) if a_path else (after, b_path, False)
     if host.conn.in_transaction():  # only our own reads (sqlite_join_possible checked first)
         host.conn.rollback()

@@ -1,0 +1,95 @@
+"""SQLite: an embedded database in a file (or in one connection's memory).
+
+DDL is transactional (with the pysqlite recipe in :meth:`SQLiteDialect.prepare_engine`), there
+is one write lock for the whole database, and there is no server: no timeouts to set, no
+server databases to create.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine
+
+from shopmig.dialects.base import Dialect, file_identity
+
+BEGIN_KEY = "shopmig_sqlite_begin"
+"""Connection info key: the statement the next transaction on that connection begins with."""
+
+
+class SQLiteDialect(Dialect):
+    """SQLite 3.35+ (``DROP COLUMN``); Python's ``sqlite3`` driver."""
+
+    name = "sqlite"
+    label = "SQLite"
+    aliases = ("sqlite", "sqlite3")
+    is_server = False
+    transactional_ddl = True
+    max_identifier_length = 1024
+    paramstyle_marker = "?"
+
+    def _default_sa_dialect(self) -> sa.Dialect:
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.dialect()  # type: ignore[no-any-return]
+
+    # -------------------------------------------------------------- connections
+
+    @staticmethod
+    def is_memory(url: URL) -> bool:
+        """True for ``sqlite://`` and ``sqlite:///:memory:`` (a database living in one
+        connection)."""
+        return url.database in (None, "", ":memory:")
+
+    def file_path(self, url: URL) -> str | None:
+        """The file of a file-backed SQLite URL (None in memory)."""
+        return None if self.is_memory(url) else url.database
+
+    @staticmethod
+    def prepare_engine(engine: Engine) -> None:
+        """Let pysqlite run DDL inside transactions (SQLAlchemy's documented recipe).
+
+        Python's sqlite3 module commits implicitly before DDL, so a failing migration step
+        could leave half its statements applied. With this recipe SQLite's own ``BEGIN`` covers
+        the whole step and a failure rolls all of it back.
+        """
+
+        @event.listens_for(engine, "connect")
+        def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql(conn.info.get(BEGIN_KEY, "BEGIN"))
+
+    # -------------------------------------------------------------- server databases
+
+    def database_identity(self, conn: Connection) -> tuple[Any, ...]:
+        """The file's device and inode; an in-memory database is itself only."""
+        path = self.file_path(conn.engine.url)
+        if path is None or not os.path.exists(path):
+            return ("memory", id(conn.connection.dbapi_connection))
+        return file_identity(path)
+
+    # -------------------------------------------------------------- sessions
+
+    @contextlib.contextmanager
+    def migration_transactions(self, conn: Connection) -> Iterator[None]:
+        """Transactions begun on ``conn`` in this block take SQLite's write lock up front
+        (``BEGIN IMMEDIATE``): a deferred transaction that reads and then writes gets "database
+        is locked" at once when another connection writes; an immediate one waits for the lock
+        (the busy timeout). Migrations read (reflection, row counts) before they write."""
+        previous = conn.info.get(BEGIN_KEY)
+        conn.info[BEGIN_KEY] = "BEGIN IMMEDIATE"
+        try:
+            yield
+        finally:
+            if previous is None:
+                conn.info.pop(BEGIN_KEY, None)
+            else:
+                conn.info[BEGIN_KEY] = previous
