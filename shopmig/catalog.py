@@ -195,3 +195,110 @@ def inspect_table(source: Source, table: str = steps.TABLE) -> TableInfo:
             indexes=_indexes(conn, table),
             constraints=_constraints(conn, table),
         )
+
+
+# ------------------------------------------------------------------ every object of a database
+
+SHOPMIG_TABLES = ("shopmig_meta", "shopmig_version")
+"""shopmig's own tables, left out of :func:`database_objects` unless asked for."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@dataclass(frozen=True)
+class DatabaseObjects:
+    """Every object of one database, normalized by its dialect: ``objects`` maps
+    ``(kind, name)`` to the object's properties. Two exact copies give equal values;
+    :meth:`diff` names each object that is missing, extra or changed."""
+
+    dialect: str
+    objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.objects
+
+    def kinds(self) -> list[str]:
+        """The kinds of object present (``table``, ``index``, ``view``...), sorted."""
+        return sorted({kind for kind, _ in self.objects})
+
+    def names(self, kind: str) -> list[str]:
+        """The names of every object of ``kind``, sorted."""
+        return sorted(name for k, name in self.objects if k == kind)
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The properties of one object, or None."""
+        return self.objects.get((kind, name))
+
+    def data_tables(self) -> list[str]:
+        """The tables that hold rows of their own: every table except partitions (their
+        rows are read through the partitioned parent), virtual and shadow tables."""
+        return [
+            name for name in self.names("table")
+            if not (self.objects[("table", name)].get("partition_of")
+                    or self.objects[("table", name)].get("kind") in ("virtual", "shadow",
+                                                                     "foreign"))
+        ]
+
+    def table_ref(self, name: str) -> tuple[str | None, str]:
+        """``(schema, table)`` of a table listed here (schema None for the default one)."""
+        props = self.objects.get(("table", name), {})
+        schema = props.get("schema")
+        return (None if schema in (None, "public") else schema, props.get("table") or name)
+
+    def diff(self, other: DatabaseObjects, *, this: str = "source",
+             that: str = "copy") -> list[str]:
+        """Each object missing from ``other``, extra in ``other`` or with other properties
+        there, as one sentence (``[]`` when both hold the same objects). ``this`` and
+        ``that`` name the two sides in the sentences."""
+        out: list[str] = []
+        for key in sorted(self.objects.keys() | other.objects.keys()):
+            kind, name = key
+            mine, theirs = self.objects.get(key), other.objects.get(key)
+            if theirs is None:
+                out.append(f"{kind} {name} is in the {this} but missing in the {that}")
+            elif mine is None:
+                out.append(f"{kind} {name} is in the {that} but not in the {this}")
+            elif mine != theirs:
+                changes = [
+                    f"{prop} is {_shown(mine.get(prop))} in the {this}, "
+                    f"{_shown(theirs.get(prop))} in the {that}"
+                    for prop in sorted(mine.keys() | theirs.keys())
+                    if mine.get(prop) != theirs.get(prop)
+                ]
+                out.append(f"{kind} {name} differs: " + "; ".join(changes))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The objects as a plain dict (for JSON): ``{kind: {name: properties}}``."""
+        out: dict[str, dict[str, Any]] = {}
+        for (kind, name), props in sorted(self.objects.items()):
+            out.setdefault(kind, {})[name] = props
+        return {"dialect": self.dialect, "objects": out}
+
+
+def database_objects(source: Source, *, include_shopmig: bool = False) -> DatabaseObjects:
+    """Every object of the database ``source`` (tables, columns, keys, indexes,
+    constraints, triggers, views, sequences, types, routines, events, partitions,
+    comments, collations, table options: what its dialect can see), normalized so two exact
+    copies compare equal and :meth:`DatabaseObjects.diff` names any object that is missing
+    or changed. shopmig's own tables (``shopmig_meta``, ``shopmig_version``) and what hangs
+    on them are left out unless ``include_shopmig=True``. Nothing is written."""
+    from shopmig.dialects import dialect_for
+
+    with use_connection(source) as conn, reading(conn):
+        dialect = dialect_for(conn)
+        found = {key: {k: v for k, v in props.items() if v is not None}
+                 for key, props in dialect.database_objects(conn).items()}
+    if not include_shopmig:
+        found = {
+            (kind, name): props for (kind, name), props in found.items()
+            if not ((kind == "table" and (props.get("table") or name) in SHOPMIG_TABLES)
+                    or props.get("table") in SHOPMIG_TABLES)
+        }
+    return DatabaseObjects(dialect.name, found)

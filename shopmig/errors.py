@@ -319,3 +319,23 @@ class MigrationLockedError(ShopmigError):
             f"{waited_s:g}s for it to finish. Nothing was changed by this run.",
             hint="Let that migration finish (or stop it), then run this command again.",
         )
+
+
+class CopyIncompleteError(ShopmigError):
+    """A copy does not hold every object of its source (``differences``: one sentence per
+    object missing, extra or changed). The half-made copy was dropped."""
+
+    def __init__(self, source: str, target: str, method: str,
+                 differences: Sequence[str]) -> None:
+        self.source = source
+        self.target = target
+        self.method = method
+        self.differences = list(differences)
+        shown = "; ".join(self.differences[:10])
+        more = len(self.differences) - 10
+        super().__init__(
+            f"the copy of {source} made by {method} into {target} is not exact: {shown}"
+            + (f"; ... ({more} more)" if more > 0 else "") + ". The copy was dropped.",
+            hint="Report this with the objects above; meanwhile copy with the database's "
+            "own tools by hand (pg_dump/pg_restore, mariadb-dump) and check the objects.",
+        )

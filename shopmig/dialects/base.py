@@ -180,6 +180,154 @@ class Dialect:
 
     paramstyle_marker: ClassVar[str] = "%s"
 
+    # -------------------------------------------------------------- objects
+
+    def database_objects(self, conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every object of the database ``conn`` is in, keyed by ``(kind, name)``, each with
+        its properties normalized so that two exact copies give equal values (no oids,
+        owners, counters or the database's own name). Kinds: ``database``, ``table``,
+        ``column``, ``primary key``, ``constraint``, ``foreign key``, ``index``, ``trigger``,
+        ``view``, ``sequence``, ``type``, ``collation``, ``routine``, ``event``,
+        ``partition``, ... as the database has them; an object attached to a table names it
+        in its ``table`` property. This default reads what SQLAlchemy's inspector sees."""
+        insp = sa.inspect(conn)
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for table in insp.get_table_names():
+            out[("table", table)] = {"table": table}
+            for position, col in enumerate(insp.get_columns(table), 1):
+                out[("column", f"{table}.{col['name']}")] = {
+                    "table": table, "position": position, "type": str(col["type"]),
+                    "nullable": col["nullable"], "default": col.get("default"),
+                    "generated": (col.get("computed") or {}).get("sqltext")}
+            pk = insp.get_pk_constraint(table)
+            if pk.get("constrained_columns"):
+                out[("primary key", table)] = {"table": table, "name": pk.get("name"),
+                                               "columns": pk["constrained_columns"]}
+            for fk in insp.get_foreign_keys(table):
+                out[("constraint", f"{table}.{fk.get('name')}")] = {
+                    "table": table, "type": "foreign key", "columns": fk["constrained_columns"],
+                    "references": fk["referred_table"], "referred": fk["referred_columns"]}
+            for ix in insp.get_indexes(table):
+                out[("index", f"{table}.{ix['name']}")] = {
+                    "table": table, "columns": ix["column_names"], "unique": ix["unique"]}
+            for check in insp.get_check_constraints(table):
+                out[("constraint", f"{table}.{check.get('name')}")] = {
+                    "table": table, "type": "check", "definition": check["sqltext"]}
+        for view in insp.get_view_names():
+            out[("view", view)] = {"definition": insp.get_view_definition(view)}
+        return out
+
+    # -------------------------------------------------------------- copies
+
+    exact_copy_methods: ClassVar[tuple[str, ...]] = ()
+    """How a database of this kind is copied exactly onto one of the same kind, in the order
+    tried (``shopmig.copying``): ``template`` (a server-side copy of the files), ``dump``
+    (the dump tool piped into the restore tool), ``backup-api`` (SQLite's online backup)."""
+    backup_method: ClassVar[str] = ""
+    """:attr:`shopmig.Backup.method` of this kind's backups."""
+    backup_suffix: ClassVar[str] = ""
+    """The backup file's suffix."""
+    tool_package: ClassVar[str] = ""
+    """The Debian/Ubuntu package holding the dump and restore tools."""
+    dump_tools: ClassVar[tuple[str, ...]] = ()
+    """The dump tool's names, preferred first."""
+    restore_tools: ClassVar[tuple[str, ...]] = ()
+    """The restore tool's names, preferred first."""
+
+    def find_tool(self, names: Sequence[str], url: URL) -> str:
+        """The path of the first of ``names`` installed (fit for the server at ``url``);
+        raises :class:`~shopmig.errors.BackupToolMissingError` naming the package."""
+        import shutil
+
+        from shopmig.errors import BackupToolMissingError
+
+        for name in names:
+            path = shutil.which(name)
+            if path:
+                return path
+        raise BackupToolMissingError(
+            names[0], self.tool_package,
+            f"neither {' nor '.join(names)} is installed (not on PATH)")
+
+    def tool_args(self, url: URL, *, prompt_password: bool = False) -> list[str]:
+        """The command-line options that point a dump or restore tool at ``url``'s server
+        (never its password; ``prompt_password`` makes the tool ask for it)."""
+        return []
+
+    def tool_env(self, url: URL) -> dict[str, str]:
+        """Environment variables for the tools (the password travels here, never on a
+        command line)."""
+        return {}
+
+    def dump_args(self, tool: str, url: URL, *, output: str | None,
+                  conn: Connection | None = None) -> list[str]:
+        """The command that dumps ``url``'s database into ``output`` (a file) or, with None,
+        to standard output. ``conn`` (on that database) lets it name objects to handle
+        apart."""
+        raise NotImplementedError(f"{self.label} has no dump tool")
+
+    def restore_args(self, tool: str, url: URL, *, input_path: str | None,
+                     jobs: int = 1) -> list[str]:
+        """The command that restores a dump into ``url``'s (existing, empty) database from
+        ``input_path`` or, with None, from standard input; ``jobs`` parallel workers where
+        the tool has them."""
+        raise NotImplementedError(f"{self.label} has no restore tool")
+
+    def restore_reads_stdin(self) -> bool:
+        """True when the restore tool reads a dump file from standard input (not by name)."""
+        return False
+
+    def restore_shell_command(self, path: str, target: URL) -> str:
+        """The shell command a person pastes to restore the backup ``path`` into the new
+        database ``target`` (no password in it)."""
+        raise NotImplementedError
+
+    def dump_rewriter(self, conn: Connection) -> DumpRewriter | None:
+        """What to change in a dump of the database ``conn`` is in before it is restored
+        elsewhere (None: nothing, the tools are piped straight into each other)."""
+        return None
+
+    def template_blockers(self, conn: Connection, database: str) -> list[str]:
+        """The sessions that stop a template copy of ``database`` right now."""
+        return []
+
+    def create_copy_sql(self, name: str, conn: Connection) -> str:
+        """The statement that creates the empty database ``name`` to restore a copy of the
+        database ``conn`` is in (with its encoding and collation)."""
+        return self.create_database_sql(name)
+
+    def reset_counters_sql(self, table: sa.Table) -> list[str]:
+        """Statements that move ``table``'s key counters (sequences) past the rows streamed
+        into it with their own keys."""
+        return []
+
+    def stream_type(self, column: sa.Column[Any]) -> sa.types.TypeEngine[Any] | None:
+        """The type to create ``column`` (reflected on another kind of database) with here,
+        or None for the column's generic type. Each database maps what it stores otherwise
+        (SQLite: uuid as 36-character text with its dashes)."""
+        return None
+
+
+class DumpRewriter:
+    """Changes a dump stream line by line before it reaches the restore tool, and may add
+    statements at its end (:meth:`Dialect.dump_rewriter`)."""
+
+    def line(self, line: bytes) -> bytes:
+        """One line of the dump (with its newline), as it should reach the restore tool."""
+        return line
+
+    def trailer(self) -> bytes:
+        """Statements to run after the whole dump."""
+        return b""
+
+
+def url_password(url: URL) -> str | None:
+    """The password in ``url`` (in its password part or a ``password=`` query option)."""
+    for value in (url.password, url.query.get("password")):
+        if value:
+            return str(value if isinstance(value, str) else value[0])
+    return None
+
 
 def file_identity(path: str) -> tuple[Any, ...]:
     """A file's device and inode: the same file under any path or link."""

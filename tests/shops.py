@@ -1,0 +1,230 @@
+"""Shop databases of the project's own making, for tests: one SQL file per shop and backend.
+
+``tests/fixtures/shops/<dir>/<name>.sql`` holds each shop (``dir`` is ``sqlite``,
+``postgresql`` or ``mysql``, the last for MariaDB/MySQL). Every shop has an orders table with a
+few hundred deterministic rows and the objects real shops have around it (see :data:`SHOPS`).
+
+- :func:`load_shop` creates the database and runs the file for its backend.
+- :data:`SHOPS` names each shop's orders table, its key columns, a free name for the column the
+  migration adds, and the backends it exists on.
+- :func:`shop_cases` gives ``pytest.param(name, backend)`` pairs (server ones marked).
+- :func:`table_fingerprints` and :func:`source_counters` prove data equal and a source
+  untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import shopmig
+from shopmig.db import parse_url, reading, use_connection
+
+FIXTURES = Path(__file__).parent / "fixtures" / "shops"
+FOLDER = {"sqlite": "sqlite", "postgresql": "postgresql", "mariadb": "mysql", "mysql": "mysql"}
+"""The fixture folder of each test backend name."""
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+
+
+@dataclass(frozen=True)
+class Shop:
+    """One fixture shop: where its orders live and what it covers."""
+
+    name: str
+    orders: str
+    """The orders table, exactly as written (``Orders`` in the capitals shop)."""
+    key: tuple[str, ...]
+    """The orders table's primary key columns."""
+    column: str
+    """A free name for the column the migration adds (``status`` unless that is taken)."""
+    backends: tuple[str, ...]
+    covers: str
+    children: tuple[str, ...] = ()
+    """Tables with a foreign key to orders."""
+
+    def path(self, backend: str) -> Path:
+        """The SQL file of this shop for ``backend``."""
+        return FIXTURES / FOLDER[backend] / f"{self.name}.sql"
+
+
+SHOPS: dict[str, Shop] = {shop.name: shop for shop in (
+    Shop("identity", "orders", ("order_id",), "status", BACKENDS,
+         "integer identity / AUTO_INCREMENT / AUTOINCREMENT key; required customer_id FK "
+         "without default; FK child order_items; triggers on orders (updated_at, audit rows "
+         "into order_audit); CHECK; comments (servers)", ("order_items",)),
+    Shop("bigint", "orders", ("order_id",), "status", BACKENDS,
+         "bigint identity / BIGINT AUTO_INCREMENT key, bigserial; self-referencing FK "
+         "(categories.parent_id); FK cycle categories <-> products; booleans; FK child",
+         ("order_items",)),
+    Shop("uuid", "orders", ("order_id",), "status", BACKENDS,
+         "uuid key (PostgreSQL uuid, MariaDB UUID, SQLite 36-char text WITHOUT ROWID) with a "
+         "server default; uuid FK child; jsonb/JSON; dates", ("order_events",)),
+    Shop("composite", "orders", ("shop_id", "order_no"), "status", BACKENDS,
+         "two-column primary key; composite FK child; partial and expression indexes "
+         "(MariaDB: index on a virtual column, prefix index); two-column unique",
+         ("order_lines",)),
+    Shop("capitals", "Orders", ("OrderID",), "status", BACKENDS,
+         "table named Orders with capitalised columns, serial key, capitalised child table "
+         "and view", ("OrderLines",)),
+    Shop("status", "orders", ("id",), "order_state", BACKENDS,
+         "an existing status column (PostgreSQL enum type, MariaDB ENUM, SQLite CHECK); "
+         "collations (PostgreSQL \"C\" and a nondeterministic ICU collation of its own, "
+         "MariaDB ascii_bin/unicode_ci and a table default collation, SQLite NOCASE); domain"),
+    Shop("views", "orders", ("order_id",), "status", BACKENDS,
+         "generated columns (STORED, VIRTUAL); views on orders and a view on a view with a "
+         "check option; PostgreSQL materialized view with its own index; CHECKs"),
+    Shop("partitioned", "orders", ("order_id", "placed_at"), "status",
+         ("postgresql", "mariadb"),
+         "orders partitioned by range (PostgreSQL: 3 partitions + DEFAULT, index on the "
+         "parent, FK to customers, FK child payments; MariaDB: RANGE COLUMNS + MAXVALUE)"),
+    Shop("fulltext", "orders", ("order_id",), "status", BACKENDS,
+         "full-text search on orders: MariaDB FULLTEXT, PostgreSQL generated tsvector + GIN "
+         "with a fillfactor, SQLite FTS5 external-content table kept by triggers on orders"),
+    Shop("routines", "orders", ("order_id",), "status", ("postgresql", "mariadb"),
+         "stored function and procedure, a sequence as a column default, archive table "
+         "filled by the procedure; PostgreSQL extension citext; MariaDB event (disabled)"),
+)}
+
+
+def shop_cases(backends: Iterable[str] = BACKENDS,
+               shops: Iterable[str] | None = None) -> list[Any]:
+    """``pytest.param(shop_name, backend)`` for every shop on each backend it exists on, the
+    server ones marked ``server`` (ids like ``identity-postgresql``)."""
+    wanted = set(backends)
+    cases = []
+    for shop in SHOPS.values():
+        if shops is not None and shop.name not in set(shops):
+            continue
+        for backend in shop.backends:
+            if backend in wanted:
+                marks = [pytest.mark.server] if backend != "sqlite" else []
+                cases.append(pytest.param(shop.name, backend, marks=marks,
+                                          id=f"{shop.name}-{backend}"))
+    return cases
+
+
+def backend_of(url: str) -> str:
+    """The test backend name (``sqlite``, ``postgresql``, ``mariadb``) of a URL."""
+    name = parse_url(url).get_backend_name()
+    return "mariadb" if name in ("mysql", "mariadb") else name
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _mysql_statements(script: str) -> Iterator[str]:
+    """Split a MariaDB script the way the ``mariadb`` client does, ``DELIMITER`` lines too."""
+    delimiter, buffer = ";", []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not buffer and (not stripped or stripped.startswith("--")):
+            continue
+        match = re.fullmatch(r"DELIMITER\s+(\S+)", stripped, flags=re.IGNORECASE)
+        if match and not buffer:
+            delimiter = match.group(1)
+            continue
+        buffer.append(line)
+        if stripped.endswith(delimiter):
+            text = "\n".join(buffer).rstrip()
+            yield text[: -len(delimiter)].strip()
+            buffer = []
+    if "".join(buffer).strip():
+        yield "\n".join(buffer)
+
+
+def load_shop(name: str, url: str) -> Shop:
+    """Create the database ``url`` and build shop ``name`` in it from its SQL file.
+
+    The backend comes from the URL; a shop that does not exist on that backend raises
+    :class:`KeyError`. Returns the :class:`Shop`.
+    """
+    shop = SHOPS[name]
+    backend = backend_of(url)
+    if backend not in shop.backends:
+        raise KeyError(f"shop {name!r} has no {backend} version")
+    script = shop.path(backend).read_text()
+    shopmig.create_database(url)
+    engine = shopmig.open_engine(url, must_exist=False)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            if backend == "sqlite":
+                raw.executescript(script)
+            elif backend == "postgresql":
+                with raw.cursor() as cur:
+                    cur.execute(script)  # psycopg runs several statements when none has params
+                raw.commit()
+            else:
+                with raw.cursor() as cur:
+                    for statement in _mysql_statements(script):
+                        cur.execute(statement)
+                raw.commit()
+    finally:
+        engine.dispose()
+    return shop
+
+
+# ------------------------------------------------------------------ proving data equal
+
+
+def _plain(value: Any) -> Any:
+    """A value in one form whatever engine and driver gave it (for cross-engine checks)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else (
+            format(value.normalize(), "f"))
+    if isinstance(value, float):
+        return format(decimal.Decimal(repr(value)).normalize(), "f")
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return value
+
+
+def _user_tables(conn: sa.Connection) -> list[tuple[str | None, str]]:
+    objects = shopmig.database_objects(conn)
+    return [(None, name) for name in objects.data_tables()]
+
+
+def table_fingerprints(url: str | sa.Connection, *, plain: bool = False) -> dict[str, tuple[int, str]]:
+    """``{table: (rows, sha256)}`` of every table shopmig does not own (partitions counted in
+    their parent), rows hashed in primary-key order. ``plain=True`` writes every value in one
+    form first (uuid text, decimals without trailing zeros, UTC timestamps, bools as 0/1), so
+    copies on another engine compare too."""
+    out: dict[str, tuple[int, str]] = {}
+    with use_connection(url) as conn, reading(conn):
+        objects = shopmig.database_objects(conn)
+        for name in objects.data_tables():
+            table = objects.sa_table(conn, name)
+            order = list(table.primary_key.columns) or list(table.columns)
+            digest = hashlib.sha256()
+            rows = 0
+            result = conn.execute(sa.select(table).order_by(*order))
+            for row in result:
+                values = [_plain(v) for v in row] if plain else list(row)
+                digest.update(repr(values).encode())
+                rows += 1
+            out[name] = (rows, digest.hexdigest())
+    return out
