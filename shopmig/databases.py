@@ -43,12 +43,15 @@ def _meta_table(metadata: sa.MetaData | None = None) -> sa.Table:
 
 
 def mark_database(source: Source, role: str, origin: str | None = None) -> None:
-    """Record in the database itself that it is a shopmig ``copy`` (of ``origin``) or ``demo``."""
+    """Record in the database itself that it is a shopmig ``copy`` (of ``origin``) or ``demo``.
+
+    Only the marker's own keys (``role``, ``origin``, ``shopmig``) are replaced; other rows of
+    ``shopmig_meta`` (the adopted table, for instance) stay as they are."""
     meta = _meta_table()
     values = {"role": role, "origin": mask_url(origin) if origin else "", "shopmig": __version__}
     with use_connection(source, must_exist=False) as conn, writing(conn):
         meta.create(conn, checkfirst=True)
-        conn.execute(meta.delete())
+        conn.execute(meta.delete().where(meta.c.key.in_(list(values))))
         conn.execute(meta.insert(), [{"key": k, "value": v} for k, v in values.items()])
 
 
@@ -124,6 +127,16 @@ def create_database(url: str | URL, *, template: str | None = None) -> None:
     dialect = dialect_for(parsed)
     if dialect.is_server:
         _admin_execute(parsed, dialect.create_database_sql(parsed.database or "", template))
+
+
+def create_copy_database(url: str | URL, source: Connection) -> None:
+    """Create the empty server database ``url`` to restore a copy of the database
+    ``source`` is connected to, with the same encoding and collation (SQLite: nothing)."""
+    parsed = parse_url(url)
+    dialect = dialect_for(parsed)
+    if dialect.is_server:
+        _admin_execute(parsed, dialect_for(source).create_copy_sql(parsed.database or "",
+                                                                   source))
 
 
 def drop_database(url: str | URL) -> None:

@@ -16,8 +16,8 @@ from helpers import add_child_table, digest, execute
 from pandas.testing import assert_frame_equal
 
 import shopmig
-from shopmig.copying import backup as backup_module
 from shopmig.db import parse_url
+from shopmig.dialects import PostgreSQLDialect
 from shopmig.errors import (
     BackupFailedError,
     BackupToolMissingError,
@@ -28,8 +28,6 @@ from shopmig.errors import (
 SECRET = "Bk-s3cr3t-pw"
 METHOD = {"sqlite": "sqlite-backup", "postgresql": "pg_dump", "mariadb": "mariadb-dump"}
 SUFFIX = {"sqlite": ".sqlite-backup", "postgresql": ".dump", "mariadb": ".sql"}
-
-
 
 
 def table_names(source: shopmig.Source) -> list[str]:
@@ -237,7 +235,7 @@ def test_pg_dump_older_than_the_server_is_refused(  # type: ignore[no-untyped-de
 ) -> None:
     url = make_url("postgresql")
     shopmig.create_database(url)
-    monkeypatch.setattr(backup_module, "_server_version", lambda url: 99)
+    monkeypatch.setattr(PostgreSQLDialect, "server_major", lambda self, url: 99)
     with pytest.raises(BackupToolMissingError) as info:
         shopmig.backup_database(url, tmp_path)
     assert info.value.package == "postgresql-client-99"
@@ -270,7 +268,7 @@ def test_failing_tool_reports_its_error_output_masked(  # type: ignore[no-untype
         f"password was {SECRET}",
         "line 3", "line 4", "line 5",
     ]))
-    monkeypatch.setattr(backup_module, "PG_VERSIONED_BIN", str(tmp_path / "none"))
+    monkeypatch.setattr(PostgreSQLDialect, "versioned_bin", str(tmp_path / "none"))
     monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(BackupFailedError) as info:
         shopmig.backup_database(source, tmp_path / "b")

@@ -287,6 +287,15 @@ class Dialect:
         elsewhere (None: nothing, the tools are piped straight into each other)."""
         return None
 
+    def restore_jobs(self, conn: Connection) -> int:
+        """How many parallel restore workers pay off for a copy of the database ``conn`` is
+        in (1: the dump is piped straight into the restore)."""
+        return 1
+
+    stores_time_zones: ClassVar[bool] = False
+    """True when a timestamp column keeps its time zone (streamed copies write others as
+    UTC)."""
+
     def template_blockers(self, conn: Connection, database: str) -> list[str]:
         """The sessions that stop a template copy of ``database`` right now."""
         return []
@@ -300,6 +309,11 @@ class Dialect:
         """Statements that move ``table``'s key counters (sequences) past the rows streamed
         into it with their own keys."""
         return []
+
+    def generated_columns(self, conn: Connection) -> dict[tuple[str, str], tuple[str, bool]]:
+        """``{(table, column): (expression, stored)}`` for generated columns SQLAlchemy's
+        reflection does not report (it does for SQLite and PostgreSQL)."""
+        return {}
 
     def stream_type(self, column: sa.Column[Any]) -> sa.types.TypeEngine[Any] | None:
         """The type to create ``column`` (reflected on another kind of database) with here,

@@ -341,6 +341,23 @@ class MySQLDialect(Dialect):
         return (f"CREATE DATABASE {self.quote(name)} CHARACTER SET {row[0]} "
                 f"COLLATE {row[1]}")
 
+    def generated_columns(self, conn: Connection) -> dict[tuple[str, str], tuple[str, bool]]:
+        """From ``information_schema.columns`` (SQLAlchemy's reflection reads them as plain
+        columns)."""
+        rows = conn.execute(sa.text(
+            "SELECT table_name, column_name, generation_expression, extra "
+            "FROM information_schema.columns WHERE table_schema = DATABASE() "
+            "AND generation_expression IS NOT NULL AND generation_expression <> ''")).all()
+        return {(t, c): (expr, "STORED" in (extra or "").upper()) for t, c, expr, extra in rows}
+
+    def stream_type(self, column: sa.Column[Any]) -> sa.types.TypeEngine[Any] | None:
+        """Text in a key or index needs a length: a ``TEXT`` primary key column becomes
+        ``VARCHAR(255)``."""
+        if column.primary_key and isinstance(column.type, sa.Text | sa.String) and not getattr(
+                column.type, "length", None):
+            return sa.String(255)
+        return None
+
     def _views(self, conn: Connection) -> list[str]:
         """The views of the current database, each after the views it reads."""
         database = conn.exec_driver_sql("SELECT DATABASE()").scalar_one()

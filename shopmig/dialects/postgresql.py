@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
 import shutil
@@ -145,6 +146,11 @@ class PostgreSQLDialect(Dialect):
         for kind, sql in _PG_OBJECT_QUERIES:
             for row in conn.execute(sa.text(sql)).mappings():
                 props = {k: v for k, v in row.items() if k != "name"}
+                for prop in ("definition", "default", "generated"):
+                    if isinstance(props.get(prop), str) and kind != "routine":
+                        props[prop] = _CAST_CHAIN.sub(r"\1", props[prop])
+                if kind == "constraint" and props.get("type") == "check":
+                    props["definition"] = _bare_check(props["definition"])
                 out[(kind, row["name"])] = props
         return out
 
@@ -261,6 +267,26 @@ class PostgreSQLDialect(Dialect):
         return (f"createdb {conn} {db} && "
                 f"pg_restore --no-owner --exit-on-error {conn} --dbname={db} {q(path)}")
 
+    restore_jobs_min_bytes: ClassVar[int] = 1 << 30
+    """From this database size on, a copy goes through a file and ``pg_restore --jobs``."""
+    stores_time_zones = True
+
+    def restore_jobs(self, conn: Connection) -> int:
+        """Up to 4 parallel ``pg_restore`` workers (one per core) for a database of
+        :attr:`restore_jobs_min_bytes` or more, else 1 (``pg_dump`` piped into
+        ``pg_restore``)."""
+        size = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
+        cores = os.cpu_count() or 1
+        return min(4, cores) if int(size or 0) >= self.restore_jobs_min_bytes and cores > 1 \
+            else 1
+
+    def stream_type(self, column: sa.Column[Any]) -> sa.types.TypeEngine[Any] | None:
+        """An enum from another database (no type name here) becomes text of its longest
+        value."""
+        if isinstance(column.type, sa.Enum):
+            return sa.String(max((len(v) for v in column.type.enums), default=1))
+        return None
+
     def template_blockers(self, conn: Connection, database: str) -> list[str]:
         """The other sessions connected to ``database`` (each stops ``CREATE DATABASE ...
         TEMPLATE``), as ``pid N (user, application)``. ``conn`` is on another database."""
@@ -304,6 +330,21 @@ class PostgreSQLDialect(Dialect):
 
 
 # ------------------------------------------------------------------ objects (catalog queries)
+
+_CAST_CHAIN = re.compile(r"(::[a-z_][\w ]*(?:\(\d+(?:,\d+)?\))?(?:\[\])?)"
+                         r"(?:::[a-z_][\w ]*(?:\(\d+(?:,\d+)?\))?(?:\[\])?)+")
+"""A chain of casts (``'a'::character varying::text``): PostgreSQL deparses an expression it
+parsed from its own deparsed text with one cast more (a CHECK after ``pg_restore``); the first
+cast says what the value is, so only it is kept."""
+
+def _bare_check(definition: str) -> str:
+    """A CHECK without its casts and parentheses: PostgreSQL deparses ``x IN ('a', 'b')`` on
+    a varchar as ``(x)::text = ANY ((ARRAY['a'::varchar, ...])::text[])`` and, once that text
+    is parsed again (``pg_restore``), as ``x::text = ANY (ARRAY['a'::varchar::text, ...])``:
+    the same check, compared without the casts."""
+    text = re.sub(r"::[a-z_][\w ]*(?:\(\d+(?:,\d+)?\))?(?:\[\])?", "", definition)
+    return re.sub(r"[()\s]+", " ", text).strip()
+
 
 _USER_NS = ("n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'")
