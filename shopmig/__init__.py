@@ -48,7 +48,9 @@ _EXPORTS: dict[str, str] = {
     "open_engine": "shopmig.db",
     "demo_orders": "shopmig.demo",
     "make_demo_shop": "shopmig.demo",
+    "DatabaseObjects": "shopmig.catalog",
     "TableInfo": "shopmig.catalog",
+    "database_objects": "shopmig.catalog",
     "describe_table": "shopmig.catalog",
     "inspect_table": "shopmig.catalog",
     "profile": "shopmig.catalog",
@@ -106,7 +108,9 @@ __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
     from shopmig.catalog import (
+        DatabaseObjects,
         TableInfo,
+        database_objects,
         describe_table,
         inspect_table,
         profile,
@@ -213,6 +217,7 @@ __all__ = [
     "AppliedStep",
     "Backup",
     "CopyResult",
+    "DatabaseObjects",
     "Finding",
     "LintReport",
     "MigrationOptions",
@@ -238,6 +243,7 @@ __all__ = [
     "current_revision",
     "database_exists",
     "database_marker",
+    "database_objects",
     "default_url",
     "demo_orders",
     "describe_table",

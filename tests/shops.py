@@ -19,7 +19,9 @@ import decimal
 import hashlib
 import json
 import re
+import time
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,8 +188,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, decimal.Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else (
-            format(value.normalize(), "f"))
+        return format(value.normalize(), "f")
     if isinstance(value, float):
         return format(decimal.Decimal(repr(value)).normalize(), "f")
     if isinstance(value, dt.datetime):
@@ -203,28 +204,60 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _user_tables(conn: sa.Connection) -> list[tuple[str | None, str]]:
-    objects = shopmig.database_objects(conn)
-    return [(None, name) for name in objects.data_tables()]
-
-
-def table_fingerprints(url: str | sa.Connection, *, plain: bool = False) -> dict[str, tuple[int, str]]:
-    """``{table: (rows, sha256)}`` of every table shopmig does not own (partitions counted in
-    their parent), rows hashed in primary-key order. ``plain=True`` writes every value in one
-    form first (uuid text, decimals without trailing zeros, UTC timestamps, bools as 0/1), so
-    copies on another engine compare too."""
+def table_fingerprints(source: Any, *, plain: bool = False) -> dict[str, tuple[int, str]]:
+    """``{table: (rows, sha256)}`` of every table that holds rows (partitions counted in their
+    parent, shopmig's tables left out), over the rows sorted by their text. ``plain=True``
+    writes every value in one form first (uuid text, decimals without trailing zeros, UTC
+    timestamps, bools as 0/1), so copies on another engine compare too."""
     out: dict[str, tuple[int, str]] = {}
-    with use_connection(url) as conn, reading(conn):
+    with use_connection(source) as conn, reading(conn):
         objects = shopmig.database_objects(conn)
         for name in objects.data_tables():
-            table = objects.sa_table(conn, name)
-            order = list(table.primary_key.columns) or list(table.columns)
-            digest = hashlib.sha256()
-            rows = 0
-            result = conn.execute(sa.select(table).order_by(*order))
-            for row in result:
-                values = [_plain(v) for v in row] if plain else list(row)
-                digest.update(repr(values).encode())
-                rows += 1
-            out[name] = (rows, digest.hexdigest())
+            schema, table = objects.table_ref(name)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", sa.exc.SAWarning)
+                reflected = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=conn)
+            rows = conn.execute(sa.select(reflected)).all()
+            lines = sorted(repr([_plain(v) for v in row] if plain else list(row))
+                           for row in rows)
+            out[name] = (len(lines), hashlib.sha256("\n".join(lines).encode()).hexdigest())
     return out
+
+
+def source_counters(url: str) -> object:
+    """What changes when anything writes to the database ``url``: PostgreSQL's rows
+    inserted, updated and deleted (``pg_stat_database``, read once the counters are still),
+    MariaDB's ``CHECKSUM TABLE ... EXTENDED`` of every table, the SQLite file's sha256."""
+    backend = backend_of(url)
+    if backend == "sqlite":
+        path = parse_url(url).database
+        assert path is not None
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    database = parse_url(url).database
+    engine = shopmig.open_engine(parse_url(url).set(
+        database="postgres" if backend == "postgresql" else None), pooled=False)
+    try:
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                sql = sa.text("SELECT tup_inserted, tup_updated, tup_deleted "
+                              "FROM pg_stat_database WHERE datname = :db")
+                previous = None
+                for _ in range(50):  # sessions that just ended flush their counters
+                    conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+                    now = tuple(conn.execute(sql, {"db": database}).one())
+                    conn.commit()
+                    if now == previous:
+                        return now
+                    previous = now
+                    time.sleep(0.2)
+                return previous
+            tables = conn.execute(sa.text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = :db "
+                "AND table_type = 'BASE TABLE' ORDER BY table_name"), {"db": database}).scalars()
+            quoted = ", ".join(f"`{database}`.`{t}`" for t in tables)
+            # EXTENDED reads every row: the quick checksum of a table with a virtual column
+            # depends on whether the session computed that column before.
+            return sorted(tuple(r) for r in conn.exec_driver_sql(
+                f"CHECKSUM TABLE {quoted} EXTENDED"))
+    finally:
+        engine.dispose()
