@@ -172,6 +172,13 @@ def load_shop(name: str, url: str) -> Shop:
                 with raw.cursor() as cur:
                     for statement in _mysql_statements(script):
                         cur.execute(statement)
+                    # Settle InnoDB's statistics now, so no background recalculation resets
+                    # the row-change counters source_counters() reads later.
+                    cur.execute("SELECT table_name FROM information_schema.tables WHERE "
+                                "table_schema = DATABASE() AND table_type = 'BASE TABLE'")
+                    for (table,) in cur.fetchall():
+                        cur.execute(f"ANALYZE TABLE `{table}`")
+                        cur.fetchall()
                 raw.commit()
     finally:
         engine.dispose()
@@ -227,7 +234,8 @@ def table_fingerprints(source: Any, *, plain: bool = False) -> dict[str, tuple[i
 def source_counters(url: str) -> object:
     """What changes when anything writes to the database ``url``: PostgreSQL's rows
     inserted, updated and deleted (``pg_stat_database``, read once the counters are still),
-    MariaDB's ``CHECKSUM TABLE ... EXTENDED`` of every table, the SQLite file's sha256."""
+    MariaDB's InnoDB row-change counters and last-update times per table, the SQLite file's
+    sha256."""
     backend = backend_of(url)
     if backend == "sqlite":
         path = parse_url(url).database
@@ -251,13 +259,15 @@ def source_counters(url: str) -> object:
                     previous = now
                     time.sleep(0.2)
                 return previous
-            tables = conn.execute(sa.text(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = :db "
-                "AND table_type = 'BASE TABLE' ORDER BY table_name"), {"db": database}).scalars()
-            quoted = ", ".join(f"`{database}`.`{t}`" for t in tables)
-            # EXTENDED reads every row: the quick checksum of a table with a virtual column
-            # depends on whether the session computed that column before.
-            return sorted(tuple(r) for r in conn.exec_driver_sql(
-                f"CHECKSUM TABLE {quoted} EXTENDED"))
+            # InnoDB counts every row a statement changes (modified_counter, and autoinc on
+            # inserts) and notes when a table last changed (update_time).
+            stats = conn.execute(sa.text(
+                "SELECT name, modified_counter, autoinc FROM information_schema"
+                ".innodb_sys_tablestats WHERE name LIKE CONCAT(:db, '/%') ORDER BY name"),
+                {"db": database}).all()
+            times = conn.execute(sa.text(
+                "SELECT table_name, update_time FROM information_schema.tables "
+                "WHERE table_schema = :db ORDER BY table_name"), {"db": database}).all()
+            return [tuple(r) for r in stats], [tuple(r) for r in times]
     finally:
         engine.dispose()
