@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -71,16 +72,30 @@ def _not_carried(objects: DatabaseObjects, target: Dialect) -> list[str]:
     return notes
 
 
-def _portable_default(column: sa.Column[Any]) -> sa.DefaultClause | None:
-    """A server default the target understands: only a plain literal survives."""
-    import re
+_NOW = re.compile(r"\(*\s*(?:now\(\)|current_timestamp(?:\(\d*\))?|localtimestamp"
+                  r"(?:\(\d*\))?|statement_timestamp\(\)|transaction_timestamp\(\))\s*\)*"
+                  r"(?:::[\w ]+)?", re.IGNORECASE)
+_LITERAL = re.compile(r"\(*\s*('(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false)\s*\)*"
+                      r"(?:::[\w ]+)?", re.IGNORECASE)
 
+
+def _portable_default(column: sa.Column[Any], type_: sa.types.TypeEngine[Any]
+                      ) -> sa.DefaultClause | None:
+    """A server default the target understands: a plain literal (booleans as true/false),
+    or the current time; any other expression is the source's own SQL and is left out."""
     default = column.server_default
     if not isinstance(default, sa.DefaultClause):
         return None
     text = str(getattr(default.arg, "text", default.arg)).strip()
-    literal = re.fullmatch(r"\(*\s*('(?:[^']|'')*'|-?\d+(?:\.\d+)?)\s*\)*(?:::[\w ]+)?", text)
-    return sa.DefaultClause(sa.text(literal.group(1))) if literal else None
+    if _NOW.fullmatch(text):
+        return sa.DefaultClause(sa.text("CURRENT_TIMESTAMP"))
+    literal = _LITERAL.fullmatch(text)
+    if not literal:
+        return None
+    value = literal.group(1)
+    if isinstance(type_, sa.Boolean):
+        value = "true" if value.strip("'").lower() in ("1", "true", "t") else "false"
+    return sa.DefaultClause(sa.text(value))
 
 
 def _target_type(column: sa.Column[Any], target: Dialect) -> sa.types.TypeEngine[Any]:
@@ -95,6 +110,13 @@ def _target_type(column: sa.Column[Any], target: Dialect) -> sa.types.TypeEngine
     if getattr(type_, "collation", None):
         type_ = type_.copy()
         type_.collation = None  # type: ignore[attr-defined]
+    try:
+        type_.compile(dialect=target.sa_dialect)
+    except sa.exc.CompileError:
+        base = getattr(type_, "data_type", None)  # a domain: its base type
+        if base is not None and base is not column.type:
+            return _target_type(sa.Column(column.name, base), target)
+        return sa.Text()  # a type of the source's own (tsvector...): its text
     return type_
 
 
@@ -103,7 +125,9 @@ class _Plan:
     with each row value on the way."""
 
     def __init__(self, source: sa.MetaData, target: Dialect,
-                 generated: dict[tuple[str, str], tuple[str, bool]]) -> None:
+                 generated: dict[tuple[str, str], tuple[str, bool]],
+                 checks: dict[str, list[tuple[str, str]]] | None) -> None:
+        self.checks = checks
         self.metadata = sa.MetaData()
         self.indexes: list[sa.Index] = []
         self.foreign_keys: list[sa.ForeignKeyConstraint] = []
@@ -112,8 +136,9 @@ class _Plan:
         self.pairs: list[tuple[sa.Table, sa.Table]] = []
         self.target = target
         self.collations: list[str] = []
-        for table in source.sorted_tables:
-            self.pairs.append((table, self._table(table)))
+        self.copied = {t.name for t in source.tables.values()}
+        for table in sorted(source.tables.values(), key=lambda t: (t.schema or "", t.name)):
+            self.pairs.append((table, self._table(table)))  # any order: FKs come after rows
 
     def _table(self, table: sa.Table) -> sa.Table:
         columns = []
@@ -128,11 +153,14 @@ class _Plan:
                             bool(col.computed.persisted))
             extra: list[Any] = []
             if computed:
-                extra.append(sa.Computed(sa.text(computed[0]), persisted=computed[1]))
+                stored = computed[1] or not self.target.virtual_generated_columns
+                extra.append(sa.Computed(sa.text(computed[0]), persisted=stored))
+            single_key = len(table.primary_key.columns) == 1
             new = sa.Column(col.name, type_, *extra, nullable=col.nullable,
                             primary_key=col.primary_key,
-                            server_default=None if computed else _portable_default(col),
-                            autoincrement=col.autoincrement if col.primary_key else False)
+                            server_default=None if computed else _portable_default(col, type_),
+                            autoincrement=(col.autoincrement if col.primary_key and single_key
+                                           else False))
             columns.append(new)
             if isinstance(col.type, sa.Uuid) and not isinstance(type_, sa.Uuid):
                 converters[col.name] = _uuid_text
@@ -146,14 +174,17 @@ class _Plan:
                     constraint, sa.PrimaryKeyConstraint):
                 new_table.append_constraint(sa.UniqueConstraint(
                     *[c.name for c in constraint.columns], name=constraint.name))
-            elif isinstance(constraint, sa.CheckConstraint):
+            elif isinstance(constraint, sa.CheckConstraint) and self.checks is None:
                 new_table.append_constraint(sa.CheckConstraint(
                     sa.text(str(getattr(constraint.sqltext, "text", constraint.sqltext))),
                     name=constraint.name))
             elif isinstance(constraint, sa.ForeignKeyConstraint):
+                targets = [".".join(e.target_fullname.split(".")[-2:])
+                           for e in constraint.elements]
+                if any(t.split(".")[0] not in self.copied for t in targets):
+                    continue  # to a partition (the parent's key covers it) or an uncopied table
                 fk = sa.ForeignKeyConstraint(
-                    [c.name for c in constraint.columns],
-                    [f"{e.column.table.name}.{e.column.name}" for e in constraint.elements],
+                    [c.name for c in constraint.columns], targets,
                     name=constraint.name, ondelete=constraint.ondelete,
                     onupdate=constraint.onupdate)
                 if self.target.is_server:
@@ -161,6 +192,8 @@ class _Plan:
                     fk._shopmig_table = table.name  # type: ignore[attr-defined]
                 else:
                     new_table.append_constraint(fk)
+        for name, condition in (self.checks or {}).get(table.name, []):
+            new_table.append_constraint(sa.CheckConstraint(sa.text(condition), name=name))
         for index in table.indexes:
             self.indexes.append(index)
         return new_table
@@ -176,30 +209,70 @@ def _utc(value: Any) -> Any:
     return value
 
 
+def _without_casts(expression: str) -> str:
+    """An expression without PostgreSQL's ``::type`` casts (``(qty)::numeric * price``)."""
+    return re.sub(r"::[a-z_][\w ]*(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])?", "", expression)
+
+
 def _create(dst: Connection, table: sa.Table, notes: list[str]) -> None:
-    """Create ``table``; what the target refuses (CHECKs, generated expressions) is dropped
-    with a note and the table created without it."""
-    try:
-        with writing(dst):
-            table.create(dst)
+    """Create ``table``. What the target refuses is given up step by step, each with a note:
+    generated expressions (tried again without PostgreSQL's casts, then made plain columns
+    holding the source's values), then CHECK constraints."""
+    def attempt() -> str | None:
+        try:
+            with writing(dst):
+                table.create(dst)
+        except sa.exc.DBAPIError as exc:
+            return str(exc.orig).splitlines()[0]
+        return None
+
+    reason = attempt()
+    if reason is None:
         return
-    except sa.exc.DBAPIError as exc:
-        reason = str(exc.orig).splitlines()[0]
+    plain = [c for c in table.columns if c.computed is not None
+             and not _expression_works(dst, table, c)]
+    for col in plain:
+        col.computed = None
+        col.server_default = None
+    if plain:
+        notes.append(f"generated columns of {table.name} are plain columns holding the "
+                     f"source's values ({_names(c.name for c in plain)}): the target cannot "
+                     "compute their expressions.")
+    if any(c.computed is not None for c in table.columns) or plain:
+        if (retry := attempt()) is None:
+            return
+        reason = retry
     checks = [c for c in table.constraints if isinstance(c, sa.CheckConstraint)]
     for check in checks:
         table.constraints.discard(check)
-    computed = [c for c in table.columns if c.computed is not None]
-    for col in computed:
-        col.computed = None
-        col.server_default = None
     with writing(dst):
         table.create(dst)
     if checks:
         notes.append(f"CHECK constraints of {table.name} are not copied "
                      f"({_names(c.name or 'unnamed' for c in checks)}): {reason}.")
-    if computed:
-        notes.append(f"generated columns of {table.name} are plain columns holding the "
-                     f"source's values ({_names(c.name for c in computed)}): {reason}.")
+
+
+def _expression_works(dst: Connection, table: sa.Table, column: sa.Column[Any]) -> bool:
+    """Whether the target computes ``column``'s generation expression (as written, or
+    without PostgreSQL's casts, which is then kept): a scratch table with only that
+    generated column is created and dropped."""
+    assert column.computed is not None
+    written = str(getattr(column.computed.sqltext, "text", column.computed.sqltext))
+    for expression in dict.fromkeys((written, _without_casts(written))):
+        probe = sa.Table(f"{table.name}_shopmig_probe", sa.MetaData(), *[
+            sa.Column(c.name, c.type.copy(), *([sa.Computed(
+                sa.text(expression), persisted=column.computed.persisted)]
+                if c is column else [])) for c in table.columns])
+        try:
+            with writing(dst):
+                probe.create(dst)
+        except sa.exc.DBAPIError:
+            continue
+        with writing(dst):
+            probe.drop(dst)
+        column.computed.sqltext = sa.text(expression)
+        return True
+    return False
 
 
 def stream_copy(src: Connection, dst: Connection, chunk_rows: int) -> list[str]:
@@ -216,10 +289,13 @@ def stream_copy(src: Connection, dst: Connection, chunk_rows: int) -> list[str]:
                     if (objects.table_ref(n)[0] or "") == schema]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", sa.exc.SAWarning)
-                metadata.reflect(src, schema=schema or None, only=only)
+                # Not resolve_fks: PostgreSQL lists a foreign key to a partitioned table
+                # once per partition, which would bring the partitions in as tables.
+                metadata.reflect(src, schema=schema or None, only=only, resolve_fks=False)
         generated = source_dialect.generated_columns(src)
+        checks = source_dialect.check_constraints(src)
     notes = _not_carried(objects, target)
-    plan = _Plan(metadata, target, generated)
+    plan = _Plan(metadata, target, generated, checks)
     if plan.collations:
         notes.append(f"collations are not copied ({_names(plan.collations)}).")
     for _, table in plan.pairs:
@@ -279,7 +355,8 @@ def _create_index(dst: Connection, plan: _Plan, index: sa.Index, notes: list[str
     where = None
     for name in ("postgresql", "sqlite"):
         with contextlib.suppress(KeyError):
-            where = options[name].get("where") or where
+            if options[name].get("where") is not None:
+                where = options[name]["where"]
     if where is not None:
         notes.append(f"index {index.name} of {table.name} is not copied: it is a partial "
                      "index (its condition is written in the source's SQL).")

@@ -292,6 +292,8 @@ class Dialect:
         in (1: the dump is piped straight into the restore)."""
         return 1
 
+    virtual_generated_columns: ClassVar[bool] = True
+    """False where generated columns can only be stored (streamed ones are stored then)."""
     stores_time_zones: ClassVar[bool] = False
     """True when a timestamp column keeps its time zone (streamed copies write others as
     UTC)."""
@@ -314,6 +316,11 @@ class Dialect:
         """``{(table, column): (expression, stored)}`` for generated columns SQLAlchemy's
         reflection does not report (it does for SQLite and PostgreSQL)."""
         return {}
+
+    def check_constraints(self, conn: Connection) -> dict[str, list[tuple[str, str]]] | None:
+        """``{table: [(name, condition in standard SQL)]}`` when SQLAlchemy's reflection does
+        not see every CHECK (None: it does)."""
+        return None
 
     def stream_type(self, column: sa.Column[Any]) -> sa.types.TypeEngine[Any] | None:
         """The type to create ``column`` (reflected on another kind of database) with here,

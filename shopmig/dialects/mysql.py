@@ -350,6 +350,19 @@ class MySQLDialect(Dialect):
             "AND generation_expression IS NOT NULL AND generation_expression <> ''")).all()
         return {(t, c): (expr, "STORED" in (extra or "").upper()) for t, c, expr, extra in rows}
 
+    def check_constraints(self, conn: Connection) -> dict[str, list[tuple[str, str]]]:
+        """Every CHECK from ``information_schema.check_constraints``: SQLAlchemy's reflection
+        misses the ones written on a column. Identifiers in standard double quotes."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for table, name, clause in conn.execute(sa.text(
+                "SELECT table_name, constraint_name, check_clause FROM "
+                "information_schema.check_constraints WHERE constraint_schema = DATABASE() "
+                "ORDER BY table_name, constraint_name")):
+            ansi = re.sub(r"`((?:[^`]|``)*)`",
+                          lambda m: '"' + m.group(1).replace("``", "`") + '"', clause)
+            out.setdefault(table, []).append((name, ansi))
+        return out
+
     def stream_type(self, column: sa.Column[Any]) -> sa.types.TypeEngine[Any] | None:
         """Text in a key or index needs a length: a ``TEXT`` primary key column becomes
         ``VARCHAR(255)``."""

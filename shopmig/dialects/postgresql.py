@@ -270,6 +270,7 @@ class PostgreSQLDialect(Dialect):
     restore_jobs_min_bytes: ClassVar[int] = 1 << 30
     """From this database size on, a copy goes through a file and ``pg_restore --jobs``."""
     stores_time_zones = True
+    virtual_generated_columns = False
 
     def restore_jobs(self, conn: Connection) -> int:
         """Up to 4 parallel ``pg_restore`` workers (one per core) for a database of
