@@ -136,6 +136,7 @@ class _Plan:
         self.pairs: list[tuple[sa.Table, sa.Table]] = []
         self.target = target
         self.collations: list[str] = []
+        self.enums: list[str] = []
         self.copied = {t.name for t in source.tables.values()}
         for table in sorted(source.tables.values(), key=lambda t: (t.schema or "", t.name)):
             self.pairs.append((table, self._table(table)))  # any order: FKs come after rows
@@ -147,6 +148,8 @@ class _Plan:
             type_ = _target_type(col, self.target)
             if getattr(col.type, "collation", None):
                 self.collations.append(f"{table.name}.{col.name} ({col.type.collation})")
+            if isinstance(col.type, sa.Enum) and not isinstance(type_, sa.Enum):
+                self.enums.append(f"{table.name}.{col.name}")
             computed = self.generated.get((table.name, col.name))
             if computed is None and col.computed is not None:
                 computed = (str(getattr(col.computed.sqltext, "text", col.computed.sqltext)),
@@ -298,6 +301,9 @@ def stream_copy(src: Connection, dst: Connection, chunk_rows: int) -> list[str]:
     plan = _Plan(metadata, target, generated, checks)
     if plan.collations:
         notes.append(f"collations are not copied ({_names(plan.collations)}).")
+    if plan.enums:
+        notes.append(f"enum columns are text in the copy, their values unchanged "
+                     f"({_names(plan.enums)}).")
     for _, table in plan.pairs:
         _create(dst, table, notes)
     for source_table, table in plan.pairs:
@@ -328,19 +334,35 @@ def stream_copy(src: Connection, dst: Connection, chunk_rows: int) -> list[str]:
 
 def _copy_rows(src: Connection, dst: Connection, source_table: sa.Table, table: sa.Table,
                converters: dict[str, Any], chunk_rows: int) -> None:
+    """Stream the rows: read ``chunk_rows`` at a time, write each chunk with the driver's
+    ``executemany`` (the target types' own bind processing, done here once per value)."""
     names = [c.name for c in table.columns if c.computed is None]
     select = sa.select(*[source_table.c[n] for n in names])
-    insert = table.insert()
+    target = dialect_for(dst)
+    marker = target.paramstyle_marker
+    sql = (f"INSERT INTO {target.qualified(table.name, table.schema)} "
+           f"({', '.join(target.quote(n) for n in names)}) "
+           f"VALUES ({', '.join([marker] * len(names))})")
+    steps = []
+    for name in names:
+        process = table.c[name].type._cached_bind_processor(dst.dialect)
+        convert = converters.get(name)
+        steps.append(None if process is None and convert is None else _chain(convert, process))
     with reading(src):
         result = src.execution_options(yield_per=chunk_rows).execute(select)
         for chunk in result.partitions(chunk_rows):
-            rows = [dict(zip(names, row, strict=True)) for row in chunk]
-            for name, convert in converters.items():
-                if name in names:
-                    for row in rows:
-                        row[name] = convert(row[name])
+            rows = [tuple(v if f is None else f(v) for f, v in zip(steps, row, strict=True))
+                    for row in chunk]
             with writing(dst):
-                dst.execute(insert, rows)
+                dst.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
+
+def _chain(first: Any, second: Any) -> Any:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return lambda value: second(first(value))
 
 
 def _create_index(dst: Connection, plan: _Plan, index: sa.Index, notes: list[str]) -> None:
@@ -351,13 +373,9 @@ def _create_index(dst: Connection, plan: _Plan, index: sa.Index, notes: list[str
         notes.append(f"index {index.name} of {table.name} is not copied: it indexes "
                      "expressions written in the source's SQL.")
         return
-    options = index.dialect_options
-    where = None
-    for name in ("postgresql", "sqlite"):
-        with contextlib.suppress(KeyError):
-            if options[name].get("where") is not None:
-                where = options[name]["where"]
-    if where is not None:
+    partial = any(key.endswith("_where") and value is not None
+                  for key, value in index.dialect_kwargs.items())
+    if partial:
         notes.append(f"index {index.name} of {table.name} is not copied: it is a partial "
                      "index (its condition is written in the source's SQL).")
         return

@@ -273,13 +273,16 @@ class PostgreSQLDialect(Dialect):
     virtual_generated_columns = False
 
     def restore_jobs(self, conn: Connection) -> int:
-        """Up to 4 parallel ``pg_restore`` workers (one per core) for a database of
-        :attr:`restore_jobs_min_bytes` or more, else 1 (``pg_dump`` piped into
-        ``pg_restore``)."""
-        size = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
+        """Parallel ``pg_restore`` workers for a copy: up to 4 (one per core) for a database
+        of :attr:`restore_jobs_min_bytes` or more on a machine with 4 cores or more, else 1:
+        ``pg_dump`` piped into ``pg_restore`` runs both at once, which a dump file cannot
+        (on 2 cores the pipe copied a 1M-order shop in 11 s, file + ``--jobs 2`` in 16 s:
+        ``benchmarks/results/copy.md``)."""
         cores = os.cpu_count() or 1
-        return min(4, cores) if int(size or 0) >= self.restore_jobs_min_bytes and cores > 1 \
-            else 1
+        if cores < 4:
+            return 1
+        size = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
+        return min(4, cores) if int(size or 0) >= self.restore_jobs_min_bytes else 1
 
     def stream_type(self, column: sa.Column[Any]) -> sa.types.TypeEngine[Any] | None:
         """An enum from another database (no type name here) becomes text of its longest
