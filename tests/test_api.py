@@ -208,6 +208,10 @@ INSTANCES = [
      {"tool": "pg_dump", "url": URL_M, "detail": "exit code 1: boom"}),
     (errors.MigrationLockedError("shopmig:orders", "PostgreSQL session 42", 5.0),
      {"key": "shopmig:orders", "holder": "PostgreSQL session 42", "waited_s": 5.0}),
+    (errors.CopyIncompleteError(URL_M, URL_M, "mariadb-dump",
+                                ["view v is in the source but missing in the copy"]),
+     {"source": URL_M, "target": URL_M, "method": "mariadb-dump",
+      "differences": ["view v is in the source but missing in the copy"]}),
 ]
 
 
