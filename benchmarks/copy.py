@@ -315,7 +315,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{CUSTOMERS:,} customers. Median of {report['repeat']} runs (streaming: "
         f"{report['stream_repeat']}). shopmig's time includes comparing every object of the "
         "copy with the source and marking the copy; by hand is the same tool command in a "
-        "shell, nothing checked.",
+        "shell, nothing checked. The runs of a method alternate (shopmig, by hand, shopmig, "
+        "...), so load from elsewhere on the machine falls on both; single runs still vary "
+        "(every run is in the JSON).",
         "",
         "| backend | size | method | shopmig (s) | by hand (s) | shopmig / by hand |",
         "|---|---|---|---|---|---|",
