@@ -30,6 +30,8 @@ from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
     from shopmig.migrate.options import MigrationOptions
+    from shopmig.migrate.steps import Statement, StepImpact, StepPlan, TableState
+    from shopmig.migrate.target import Target
 
 
 class Dialect:
@@ -180,8 +182,259 @@ class Dialect:
 
     paramstyle_marker: ClassVar[str] = "%s"
 
+    # -------------------------------------------------------------- catalog (the live table)
+
+    def table_state(self, conn: Connection, target: Target) -> TableState:
+        """What the steps need to know about ``target``'s table, read from the catalog."""
+        from shopmig.migrate.steps import TableState
+
+        insp = sa.inspect(conn)
+        if not insp.has_table(target.table, schema=target.schema):
+            return TableState(target, exists=False, extra=self._meta_extra(conn))
+        columns = tuple(c["name"] for c in insp.get_columns(target.table, schema=target.schema))
+        pk = insp.get_pk_constraint(target.table, schema=target.schema)
+        checks = {c.get("name") for c in insp.get_check_constraints(target.table,
+                                                                     schema=target.schema)}
+        indexes = {i.get("name") for i in insp.get_indexes(target.table, schema=target.schema)}
+        return TableState(
+            target=target,
+            columns=columns,
+            primary_key=tuple(pk.get("constrained_columns") or ()),
+            column=target.column in columns,
+            check="valid" if target.check_name(self) in checks else None,
+            index="valid" if target.index_name(self) in indexes else None,
+            rows=self.estimated_rows(conn, target),
+            taken_names=tuple(self.names_in_use(conn, target)),
+            extra=self._meta_extra(conn),
+        )
+
+    def _meta_extra(self, conn: Connection) -> dict[str, Any]:
+        """shopmig's own bookkeeping the steps look at (``shopmig_meta`` keys)."""
+        insp = sa.inspect(conn)
+        if not insp.has_table("shopmig_meta"):
+            return {"meta": {}, "meta_table": False}
+        meta = sa.table("shopmig_meta", sa.column("key"), sa.column("value"))
+        return {"meta": dict(conn.execute(sa.select(meta.c.key, meta.c.value)).all()),
+                "meta_table": True}
+
+    def names_in_use(self, conn: Connection, target: Target) -> list[str]:
+        """Which of the names the steps create (the CHECK's, the index's) something else
+        already has, where the database would refuse a duplicate."""
+        insp = sa.inspect(conn)
+        wanted = {target.check_name(self), target.index_name(self)}
+        used = {c.get("name") for c in insp.get_check_constraints(target.table,
+                                                                  schema=target.schema)}
+        used |= {i.get("name") for i in insp.get_indexes(target.table, schema=target.schema)}
+        used |= {u.get("name") for u in insp.get_unique_constraints(target.table,
+                                                                    schema=target.schema)}
+        used |= {f.get("name") for f in insp.get_foreign_keys(target.table,
+                                                              schema=target.schema)}
+        return sorted(n for n in wanted if n in used)
+
+    def estimated_rows(self, conn: Connection, target: Target) -> int | None:
+        """About how many rows the table has (the server's statistics where it keeps them)."""
+        return self.count_rows(conn, target)
+
+    def count_rows(self, conn: Connection, target: Target) -> int:
+        """The exact row count (``count(*)``)."""
+        table = sa.table(target.table, schema=target.schema)
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+    def demo_table_state(self, target: Target) -> TableState:
+        """The demo shop's table at the baseline, as the steps see it (no database needed)."""
+        from shopmig.migrate.steps import TableState
+
+        return TableState(target, columns=("order_id", "amount"), primary_key=("order_id",),
+                          extra={"meta": {}})
+
+    def server_supports(self, state: TableState) -> list[str]:
+        """What this server version cannot do of the migration (each with its fix)."""
+        return []
+
+    # -------------------------------------------------------------- steps
+
+    def table_sql(self, target: Target) -> str:
+        """The table's quoted, qualified name."""
+        return self.qualified(target.table, target.schema)
+
+    def column_definition(self, target: Target) -> str:
+        """``status VARCHAR(16) DEFAULT 'pending' NOT NULL`` as this database writes it."""
+        from shopmig.migrate.options import STATUS_DEFAULT, STATUS_LENGTH
+
+        column = sa.Column(target.column, sa.String(STATUS_LENGTH), nullable=False,
+                           server_default=sa.text(self.literal(STATUS_DEFAULT)))
+        sa.Table("t", sa.MetaData(), column)
+        return str(sa.schema.CreateColumn(column).compile(dialect=self.sa_dialect)).strip()
+
+    def check_expression(self, target: Target) -> str:
+        """``"status" IN ('pending', ...)``."""
+        from shopmig.migrate.steps import check_values_sql
+
+        return check_values_sql(self, target.column)
+
+    def impact(self, state: TableState, revision: str, summary: str, *, lock: str,
+               blocks_writes: str, rewrites: bool = False, scans: bool = False,
+               notes: Sequence[str] = (), queues: str = "",
+               transactional: bool | None = None) -> StepImpact:
+        """A :class:`~shopmig.migrate.steps.StepImpact` for this database."""
+        from shopmig.migrate.steps import StepImpact
+
+        return StepImpact(revision, self.name, summary, lock, blocks_writes, rewrites, scans,
+                          list(notes), queues,
+                          self.transactional_ddl if transactional is None else transactional)
+
+    def size(self, state: TableState) -> str:
+        """``about 1,000,000 rows`` or ``the whole table``."""
+        return f"about {state.rows:,} rows" if state.rows is not None else "the whole table"
+
+    def plan(self, revision: str, direction: str, statements: Sequence[Statement],
+             impact: StepImpact, after: TableState, **kw: Any) -> StepPlan:
+        """A :class:`~shopmig.migrate.steps.StepPlan`."""
+        from shopmig.migrate.steps import StepPlan
+
+        return StepPlan(revision, direction, tuple(statements), impact, after, **kw)
+
+    def create_baseline(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0001 up: create the demo shop's table (``order_id`` text key, ``amount`` double)
+        and note in ``shopmig_meta`` that shopmig made it (so 0001 down may drop it again)."""
+        from shopmig.migrate.options import BASELINE
+        from shopmig.migrate.steps import Statement
+
+        target = state.target
+        table = sa.Table(target.table, sa.MetaData(),
+                         sa.Column("order_id", sa.String(36), primary_key=True),
+                         sa.Column("amount", sa.Double), schema=target.schema)
+        meta = _meta_table()
+        statements = [Statement(str(sa.schema.CreateTable(table).compile(
+            dialect=self.sa_dialect)).strip())]
+        if not state.extra.get("meta_table"):
+            statements.append(Statement(str(sa.schema.CreateTable(meta).compile(
+                dialect=self.sa_dialect)).strip()))
+        insert = meta.insert().values(key="baseline_created", value=target.display)
+        statements.append(Statement(str(insert.compile(
+            dialect=self.sa_dialect, compile_kwargs={"literal_binds": True}))))
+        after = state.but(exists=True, columns=("order_id", "amount"), primary_key=("order_id",),
+                          extra={"meta": {**state.extra.get("meta", {}),
+                                          "baseline_created": target.display},
+                                 "meta_table": True})
+        impact = self.impact(state, BASELINE, f"create the table {target.display}",
+                             lock="new table only", blocks_writes="no")
+        return self.plan(BASELINE, "up", statements, impact, after)
+
+    def drop_baseline(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0001 down: drop the table only if 0001 made it (never an adopted table)."""
+        from shopmig.migrate.options import BASELINE
+        from shopmig.migrate.steps import Statement
+
+        target = state.target
+        meta = state.extra.get("meta", {})
+        impact = self.impact(state, BASELINE, f"drop the table {target.display} that 0001 made",
+                             lock="exclusive", blocks_writes="yes")
+        if meta.get("baseline_created") != target.display:
+            return self.plan(
+                BASELINE, "down", [], impact.__class__(**{
+                    **impact.to_dict(), "summary": "refused: shopmig never drops your table"}),
+                state, refusal=f"{target.display} was not created by shopmig's baseline "
+                "revision (it was adopted), and shopmig never drops your table.",
+                hint="'base' in shopmig means the baseline: stop there (shopmig downgrade base).")
+        meta_table = _meta_table()
+        statements = [Statement(f"DROP TABLE {self.table_sql(target)}"),
+                      Statement(str(meta_table.delete().where(
+                          meta_table.c.key == "baseline_created").compile(
+                          dialect=self.sa_dialect, compile_kwargs={"literal_binds": True})))]
+        rest = {k: v for k, v in meta.items() if k != "baseline_created"}
+        if not rest:
+            statements.append(Statement(f"DROP TABLE {self.quote('shopmig_meta')}"))
+        after = state.but(exists=False, columns=(), primary_key=(),
+                          extra={"meta": rest, "meta_table": bool(rest)})
+        return self.plan(BASELINE, "down", statements, impact, after)
+
+    def add_column(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0002 up: add the column NOT NULL with the default, the cheapest way there is."""
+        raise NotImplementedError
+
+    def drop_column(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0002 down: drop the column (its values are lost)."""
+        raise NotImplementedError
+
+    def add_check(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0003 up: the CHECK constraint, without blocking writes where the database can."""
+        raise NotImplementedError
+
+    def drop_check(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0003 down: drop the CHECK constraint."""
+        raise NotImplementedError
+
+    def validate_check(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0004 up: validate the CHECK for existing rows (nothing where it is validated when
+        added)."""
+        from shopmig.migrate.options import VALIDATE_CHECK
+
+        impact = self.impact(state, VALIDATE_CHECK, "nothing to do on this database",
+                             lock="none", blocks_writes="no",
+                             notes=["The CHECK was validated when it was added."])
+        return self.plan(VALIDATE_CHECK, "up", [], impact, state)
+
+    def invalidate_check(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0004 down: mark the CHECK not validated again (nothing where that does not exist)."""
+        from shopmig.migrate.options import VALIDATE_CHECK
+
+        impact = self.impact(state, VALIDATE_CHECK, "nothing to do on this database",
+                             lock="none", blocks_writes="no")
+        return self.plan(VALIDATE_CHECK, "down", [], impact, state)
+
+    def create_index(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0005 up: index the column without blocking writes where the database can."""
+        raise NotImplementedError
+
+    def drop_index(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0005 down: drop the index."""
+        raise NotImplementedError
+
+    def repair_sql(self, state: TableState) -> list[Statement]:
+        """Statements that clean up what a failed or killed step left behind (PostgreSQL: an
+        invalid index), run before the step is tried again. Nothing by default."""
+        return []
+
+
+    # -------------------------------------------------------------- naive (the lesson's contrast)
+
+    def naive_add_column_statements(self, target: Target) -> list[str]:
+        """How the column is often added by hand: the statements, for display and to run."""
+        raise NotImplementedError
+
+    def run_naive_add_column(self, conn: Connection, target: Target) -> None:
+        """Run :meth:`naive_add_column_statements` (in one transaction where DDL is
+        transactional; the caller commits)."""
+        for statement in self.naive_add_column_statements(target):
+            conn.exec_driver_sql(statement)
+
+    def naive_impact(self, rows: int | None = None) -> StepImpact:
+        """What the naive way does, in the terms :class:`StepImpact` uses for shopmig's step."""
+        raise NotImplementedError
+
+    def storage_identity(self, conn: Connection, target: Target) -> str | None:
+        """Something that changes when the table is rebuilt into new storage (None if the
+        database does not say): tells a table rewrite from a metadata change."""
+        return None
+
+    def nullable_column_definition(self, target: Target) -> str:
+        """The column without default or NOT NULL (the naive first step)."""
+        from shopmig.migrate.options import STATUS_LENGTH
+
+        column = sa.Column(target.column, sa.String(STATUS_LENGTH), nullable=True)
+        sa.Table("t", sa.MetaData(), column)
+        return str(sa.schema.CreateColumn(column).compile(dialect=self.sa_dialect)).strip()
+
 
 def file_identity(path: str) -> tuple[Any, ...]:
     """A file's device and inode: the same file under any path or link."""
     st = os.stat(path)
     return ("file", st.st_dev, st.st_ino)
+
+
+
+def _meta_table() -> sa.Table:
+    return sa.Table("shopmig_meta", sa.MetaData(),
+                    sa.Column("key", sa.String(64), primary_key=True),
+                    sa.Column("value", sa.String(1000), nullable=False))
