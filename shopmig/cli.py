@@ -260,6 +260,8 @@ def _cmd_sql(url: str, args: argparse.Namespace) -> int:
         return EXIT_OK
     if not steps:
         print(f"already at {migrate.current_revision(url)}: no SQL to run")
+    for note in steps[0].notes if steps else []:
+        print(f"-- note: {note}")
     for s in steps:
         i = s.impact
         print(f"-- step {s.revision} ({s.direction}): {i.summary}")

@@ -357,23 +357,30 @@ class ConcurrentMigrationError(ShopmigError):
         )
 
 
-class ExistingRowsViolateError(ShopmigError):
-    """Rows already in the table break the rule a step adds (a CHECK): nothing was changed."""
+class ExistingRowsViolateError(MigrationFailedError):
+    """Rows already in the table break the rule a step adds (a CHECK): the step was rolled back
+    and nothing was changed (the database stays at ``revision``)."""
 
-    def __init__(self, url: str, revision: str, table: str, column: str, rows: int,
-                 rule: str) -> None:
-        self.url = url
-        self.revision = revision
+    def __init__(self, url: str, step: str, revision: str | None, table: str, column: str,
+                 rows: int, rule: str) -> None:
         self.table = table
         self.column = column
         self.rows = rows
         self.rule = rule
-        super().__init__(
-            f"step {revision} on {url} stopped: {rows:,} row(s) of {table} break the rule it "
-            f"adds ({rule}). The step was rolled back; nothing was changed.",
+        ShopmigError.__init__(
+            self,
+            f"step {step} on {url} stopped: {rows:,} row(s) of {table} break the rule it "
+            f"adds ({rule}). The step was rolled back; nothing was changed and the database is "
+            f"still at revision {revision or 'base'}.",
             hint=f"Fix those rows first (SELECT them with the rule negated, then UPDATE "
             f"{column}), then run the step again.",
         )
+        self.url = url
+        self.step = step
+        self.revision = revision
+        self.detail = f"{rows} row(s) break {rule}"
+        self.changed = False
+        self.state = None
 
 
 class HalfAppliedError(ShopmigError):

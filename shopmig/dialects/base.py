@@ -117,6 +117,16 @@ class Dialect:
         same identity name the same database."""
         raise NotImplementedError
 
+    def named(self, url: URL, name: str) -> URL:
+        """The database ``name`` beside ``url``'s (same server; for SQLite, ``<name>.db`` in
+        the same folder). Nothing is created."""
+        return url.set(database=name)
+
+    def named_like(self, url: URL, suffix: str) -> URL:
+        """The database called like ``url``'s plus ``suffix`` (``shop`` -> ``shop_rehearsal``;
+        for SQLite ``shop.db`` -> ``shop_rehearsal.db``). Nothing is created."""
+        return url.set(database=f"{url.database}{suffix}")
+
     def file_path(self, url: URL) -> str | None:
         """The file behind an embedded database's URL, None for servers and memory."""
         return None
@@ -246,6 +256,19 @@ class Dialect:
 
         return TableState(target, columns=("order_id", "amount"), primary_key=("order_id",),
                           extra={"meta": {}})
+
+    validates_check_separately: ClassVar[bool] = False
+    """True where a CHECK can be added unvalidated and validated later (PostgreSQL); elsewhere
+    step 0004 has nothing to do and leaves nothing to see."""
+
+    def observable(self, revision: str) -> bool:
+        """Whether the catalog shows that ``revision`` ran (a step that does nothing on this
+        database leaves nothing to see, so the schema cannot tell before from after it)."""
+        from shopmig.migrate.options import BASELINE, VALIDATE_CHECK
+
+        if revision == BASELINE:
+            return False
+        return revision != VALIDATE_CHECK or self.validates_check_separately
 
     def server_supports(self, state: TableState) -> list[str]:
         """What this server version cannot do of the migration (each with its fix)."""

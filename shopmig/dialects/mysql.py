@@ -188,7 +188,7 @@ class MySQLDialect(Dialect):
         if options.allow_table_rewrite:
             return "COPY", True, None, None
         return ("INSTANT", False,
-                f"the server cannot {what} instantly because of "
+                f"the server cannot {what} with ALGORITHM=INSTANT because of "
                 f"{'; '.join(blockers)}, so it would copy the whole table "
                 f"({self.size(state)}) and block writes meanwhile. Nothing was changed.",
                 "Rehearse it on a copy to measure how long writes stop, schedule a window, then "

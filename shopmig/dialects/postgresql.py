@@ -30,6 +30,7 @@ class PostgreSQLDialect(Dialect):
     transactional_ddl = True
     max_identifier_length = 63
     lock_timeout_codes: ClassVar[frozenset[object]] = frozenset({"55P03"})
+    validates_check_separately = True
 
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import postgresql
@@ -367,7 +368,7 @@ class PostgreSQLDialect(Dialect):
         """Drop the invalid indexes a failed or killed ``CONCURRENTLY`` build left behind."""
         from shopmig.migrate.steps import Statement
 
-        schema = state.extra.get("schema")
+        schema = state.target.schema
         return [Statement(f"DROP INDEX CONCURRENTLY IF EXISTS {self.qualified(name, schema)}",
                           autocommit=True) for name in state.invalid_indexes]
 
@@ -382,11 +383,22 @@ class PostgreSQLDialect(Dialect):
 
         target = state.target
         column = self.quote(target.column)
-        schema = state.extra.get("schema", target.schema)
+        schema = target.schema
         index = target.index_name(self)
         statements = self.repair_sql(state)
         notes = ["CREATE INDEX CONCURRENTLY runs outside a transaction: if it fails or is "
                  "killed it leaves an invalid index, which shopmig drops before the retry."]
+        if state.joined_transaction:
+            impact = self.impact(
+                state, STATUS_INDEX, f"CREATE INDEX {index} (inside your open transaction)",
+                lock="SHARE on the table until your transaction ends", blocks_writes="yes",
+                scans=True, queues="every write on the table until your transaction ends",
+                notes=["CONCURRENTLY cannot run inside a transaction, and this step runs inside "
+                       "the one open on your connection: the plain CREATE INDEX blocks writes "
+                       "until you commit. Run it on its own connection to build it online."])
+            return self.plan(STATUS_INDEX, "up", [Statement(
+                f"CREATE INDEX {self.quote(index)} ON {self.table_sql(target)} ({column})")],
+                impact, state.but(index="valid"))
         if not state.partitioned:
             statements.append(Statement(
                 f"CREATE INDEX CONCURRENTLY {self.quote(index)} ON "
@@ -441,9 +453,9 @@ class PostgreSQLDialect(Dialect):
         from shopmig.migrate.steps import Statement
 
         target = state.target
-        name = self.qualified(target.index_name(self), state.extra.get("schema", target.schema))
-        if state.partitioned:
-            impact = self.impact(state, STATUS_INDEX, "DROP INDEX (partitioned)",
+        name = self.qualified(target.index_name(self), target.schema)
+        if state.partitioned or state.joined_transaction:
+            impact = self.impact(state, STATUS_INDEX, "DROP INDEX",
                                  lock="ACCESS EXCLUSIVE on the table and its partitions, brief",
                                  blocks_writes="reads and writes, briefly",
                                  queues="every query on the table while the lock is waited "

@@ -55,6 +55,24 @@ class SQLiteDialect(Dialect):
         """The file of a file-backed SQLite URL (None in memory)."""
         return None if self.is_memory(url) else url.database
 
+    def named(self, url: URL, name: str) -> URL:
+        """``<name>.db`` in the folder of ``url``'s file (the current folder in memory)."""
+        folder = os.path.dirname(os.path.abspath(url.database or "")) if not self.is_memory(
+            url) else os.getcwd()
+        return url.set(database=os.path.join(folder, f"{name}.db"))
+
+    def named_like(self, url: URL, suffix: str) -> URL:
+        """``shop.db`` -> ``shop<suffix>.db`` beside it (an in-memory database has no name:
+        :class:`~shopmig.errors.InvalidArgumentError`)."""
+        if self.is_memory(url):
+            from shopmig.errors import InvalidArgumentError
+
+            raise InvalidArgumentError("url", "sqlite://", "a SQLite file or a server database "
+                                       "(an in-memory database has no file to put a copy "
+                                       "beside; give the copy's URL)")
+        root, ext = os.path.splitext(url.database or "")
+        return url.set(database=f"{root}{suffix}{ext}")
+
     @staticmethod
     def prepare_engine(engine: Engine) -> None:
         """Let pysqlite run DDL inside transactions (SQLAlchemy's documented recipe).
@@ -273,7 +291,7 @@ class SQLiteDialect(Dialect):
         return self.plan(STATUS_INDEX, "up", [Statement(
             f"CREATE INDEX {self.quote(target.index_name(self))} ON "
             f"{self.table_sql(target)} ({self.quote(target.column)})")],
-            impact, state.but(index="valid"))
+            impact, state.but(index="valid", schema_version=_next(state.schema_version)))
 
     def drop_index(self, state: TableState, options: MigrationOptions) -> StepPlan:
         """``DROP INDEX``."""
@@ -285,7 +303,7 @@ class SQLiteDialect(Dialect):
                              lock="the database write lock, brief", blocks_writes="briefly")
         return self.plan(STATUS_INDEX, "down", [Statement(
             f"DROP INDEX {self.quote(target.index_name(self))}")], impact,
-            state.but(index=None))
+            state.but(index=None, schema_version=_next(state.schema_version)))
 
 
     # -------------------------------------------------------------- naive (the lesson's contrast)

@@ -61,8 +61,6 @@ from shopmig.migrate.steps import (
 from shopmig.migrate.target import Target, record_target, resolve_target
 
 DIALECTS = NAMES
-LOCK_WAIT_S = 30.0
-"""How long a second migrator waits for the first one's lock before giving up."""
 
 
 @dataclass(frozen=True)
@@ -204,22 +202,27 @@ def diagnose(source: Source, *, table: str | None = None,
     with use_connection(source) as conn, reading(conn):
         recorded = current_revision(conn)
         target = _target(conn, table, column)
-        state = dialect_for(conn).table_state(conn, target)
-    return _diagnose(recorded, state)
+        dialect = dialect_for(conn)
+        state = dialect.table_state(conn, target)
+    return _diagnose(recorded, state, dialect)
 
 
-def _diagnose(recorded: str | None, state: TableState) -> Diagnosis:
+def _diagnose(recorded: str | None, state: TableState, dialect: Dialect) -> Diagnosis:
     order = revisions()
-    flags = [STEPS[rev].applied(state) for rev in order[1:]]
-    done = 0
-    while done < len(flags) and flags[done]:
-        done += 1
-    recognized = not any(flags[done:])
-    actual = order[done] if recognized else None
-    shows = [rev for rev, flag in zip(order[1:], flags, strict=True) if flag]
-    detail = ("the changes of " + ", ".join(shows)) if shows else "none of the steps' changes"
-    agrees = recorded is None or (recognized and actual == recorded)
-    return Diagnosis(recorded, actual, agrees, recognized, detail, state.invalid_indexes)
+    steps = order[1:]
+    shows = {rev: STEPS[rev].applied(state) for rev in steps
+             if dialect.observable(rev)}  # a no-op step leaves nothing to see
+
+    def expected(upto: str) -> dict[str, bool]:
+        return {rev: order.index(rev) <= order.index(upto) for rev in shows}
+
+    matching = [rev for rev in order if expected(rev) == shows]
+    seen = [rev for rev, flag in shows.items() if flag]
+    detail = ("the changes of " + ", ".join(seen)) if seen else "none of the steps' changes"
+    if recorded is None or recorded in matching:
+        return Diagnosis(recorded, recorded, True, True, detail, state.invalid_indexes)
+    actual = matching[-1] if matching else None
+    return Diagnosis(recorded, actual, False, bool(matching), detail, state.invalid_indexes)
 
 
 def half_applied(source: Source, *, table: str | None = None,
@@ -243,8 +246,9 @@ def history(source: Source | None = None, *, table: str | None = None) -> pd.Dat
     """Every revision, oldest first, with whether it is recorded as applied on ``source`` and
     whether the table really shows it.
 
-    Columns: ``revision``, ``description``, ``applied``, ``current``, ``in_schema`` (None
-    without a source or a table)."""
+    Columns: ``revision``, ``description``, ``applied``, ``current``, ``in_schema`` (what the
+    table shows: True/False, or None where the schema cannot tell: no source, no table, or a
+    step that does nothing on this database)."""
     revs = revisions()
     desc = _descriptions()
     current = current_revision(source) if source is not None else None
@@ -253,9 +257,11 @@ def history(source: Source | None = None, *, table: str | None = None) -> pd.Dat
     if source is not None:
         with use_connection(source) as conn, reading(conn):
             target = _target(conn, table, None, must_exist=False)
-            state = dialect_for(conn).table_state(conn, target)
+            dialect = dialect_for(conn)
+            state = dialect.table_state(conn, target)
         if state.exists:
-            shows = [STEPS[r].applied(state) for r in revs]
+            shows = [STEPS[r].applied(state) if dialect.observable(r) else
+                     (True if r == revs[0] else None) for r in revs]
     return pd.DataFrame({
         "revision": revs,
         "description": [desc[r] for r in revs],
@@ -362,11 +368,13 @@ def plan(
     """
     direction = direction or ("down" if str(target).startswith("-") else "up")
     opts = options or MigrationOptions()
-    with use_connection(source) as conn, reading(conn):
-        dialect = dialect_for(conn)
-        recorded = current_revision(conn)
-        tgt = _target(conn, table, column)
-        state = dialect.table_state(conn, tgt)
+    with use_connection(source) as conn:
+        joined = conn.in_transaction()
+        with reading(conn):
+            dialect = dialect_for(conn)
+            recorded = current_revision(conn)
+            tgt = _target(conn, table, column)
+            state = dialect.table_state(conn, tgt).but(joined_transaction=joined)
     notes: list[str] = []
     start = recorded
     if recorded is None:
@@ -374,7 +382,7 @@ def plan(
         notes.append(f"{tgt.display} is not adopted yet: run shopmig adopt before upgrading "
                      "(this plan assumes it is at the baseline)")
     else:
-        found = _diagnose(recorded, state)
+        found = _diagnose(recorded, state, dialect)
         if not found.agrees and found.recognized:
             start = found.actual
             notes.append(found.sentence())
@@ -417,7 +425,8 @@ def step_sql(revision: str, direction: str, dialect_name: str, *,
 def sql_by_dialect(revision: str, dialects: Sequence[str] = DIALECTS) -> pd.DataFrame:
     """One step's SQL side by side for several dialects, for the demo table (no server)."""
     rev = resolve_revision(None, revision, direction="up")
-    return pd.DataFrame({d: [step_sql(rev, "up", d)] for d in dialects}, index=[rev])
+    return pd.DataFrame({dialect_class(d).label: [step_sql(rev, "up", d)] for d in dialects},
+                        index=[rev])
 
 
 # ------------------------------------------------------------------ running (online)
@@ -439,7 +448,7 @@ def _migrating(conn: Connection, opts: MigrationOptions, external: bool) -> Iter
     whole run; the timeouts are reset and the lock released whatever happens."""
     dialect = dialect_for(conn)
     lock = (contextlib.nullcontext() if external
-            else dialect.migration_lock(conn, _lock_key(conn), LOCK_WAIT_S))
+            else dialect.migration_lock(conn, _lock_key(conn), opts.lock_wait_s))
     with lock:
         dialect.set_timeouts(conn, opts)
         _settle(conn, external)
@@ -474,12 +483,13 @@ def _stamp(conn: Connection, revision: str | None, external: bool,
 
 
 def _repair(conn: Connection, dialect: Dialect, tgt: Target, recorded: str,
-            external: bool) -> tuple[str, list[AppliedStep]]:
-    """Record the real revision of a half-applied step (and drop an invalid index); returns
-    the revision to continue from and what was repaired."""
+            external: bool, direction: str) -> tuple[str, list[AppliedStep]]:
+    """Record the real revision of a half-applied step (and, going down, drop an invalid index
+    a failed build left: going up, the index step drops it itself before it builds again);
+    returns the revision to continue from and what was repaired."""
     state = dialect.table_state(conn, tgt)
     _settle(conn, external)
-    found = _diagnose(recorded, state)
+    found = _diagnose(recorded, state, dialect)
     repaired: list[AppliedStep] = []
     if found.ok:
         return recorded, repaired
@@ -488,7 +498,8 @@ def _repair(conn: Connection, dialect: Dialect, tgt: Target, recorded: str,
     started = time.perf_counter()
     order = revisions()
     index_step = order[-1]
-    if found.invalid_indexes and order.index(found.actual or BASELINE) < order.index(index_step):
+    if (direction == "down" and found.invalid_indexes
+            and order.index(found.actual or BASELINE) < order.index(index_step)):
         statements = dialect.repair_sql(state)
         for statement in statements:
             runtime_execute_autocommit(conn, statement.sql)
@@ -512,9 +523,14 @@ def runtime_execute_autocommit(conn: Connection, sql: str) -> None:
     """Run one statement outside any transaction (``DROP INDEX CONCURRENTLY``)."""
     if conn.in_transaction():
         conn.commit()
-    auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-    auto.exec_driver_sql(sql)
-    conn.execution_options(isolation_level=conn.default_isolation_level)
+    level = conn.get_isolation_level()
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        conn.exec_driver_sql(sql)
+    finally:
+        if conn.in_transaction():
+            conn.commit()
+        conn.execution_options(isolation_level=level)
 
 
 def _failure(conn: Connection, dialect: Dialect, tgt: Target, revision: str,
@@ -534,7 +550,7 @@ def _failure(conn: Connection, dialect: Dialect, tgt: Target, revision: str,
         return MigrationFailedError(
             url, revision, before, f"{detail}; the connection was lost, so what the server kept "
             "is not known yet", changed=None)
-    found = _diagnose(recorded, state)
+    found = _diagnose(recorded, state, dialect)
     if found.ok and recorded == before:
         return MigrationFailedError(url, revision, recorded, detail, changed=False)
     return MigrationFailedError(url, revision, recorded, detail, changed=True,
@@ -601,12 +617,13 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
         with _migrating(conn, opts, external) as dialect:
             recorded = current_revision(conn)
             _settle(conn, external)
-            start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external)
+            start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external,
+                                     direction)
             goal = resolve_revision(start, target, direction=direction)
             path = _path(start, goal, direction)
             for rev in path:
                 before = current_revision(conn)
-                state = dialect.table_state(conn, tgt)
+                state = dialect.table_state(conn, tgt).but(joined_transaction=external)
                 _settle(conn, external)
                 planned = build(rev, direction, dialect, state, opts)
                 runtime.refuse_if_needed(conn, planned, opts)
@@ -731,7 +748,7 @@ def stamp(source: Source, revision: str, *, table: str | None = None) -> str:
             tgt = _target(conn, table, None)
             _require_versioned(conn, tgt)
             state = dialect_for(conn).table_state(conn, tgt)
-        found = _diagnose(rev, state)
+        found = _diagnose(rev, state, dialect_for(conn))
         if not found.agrees or not found.recognized:
             raise HalfAppliedError(
                 mask_url(conn), current_revision(conn), found.actual, found.detail,

@@ -61,6 +61,8 @@ def run_step(ctx: MigrationContext, revision: str, direction: str) -> None:
         target = resolve_target(conn, must_exist=revision != BASELINE)
     _check_version(ctx, revision, direction)
     state = dialect.table_state(conn, target)
+    if getattr(ctx, "_in_external_transaction", False):  # Alembic's own flag for it
+        state = state.but(joined_transaction=True)
     plan = build(revision, direction, dialect, state, options)
     refuse_if_needed(conn, plan, options)
     on_plan: Callable[[StepPlan], None] | None = attrs.get(ON_PLAN_KEY)
@@ -121,7 +123,8 @@ def execute(ctx: MigrationContext, conn: Connection, statement: Statement,
             from shopmig.db import mask_url
 
             target = plan.after.target
-            raise ExistingRowsViolateError(mask_url(conn), plan.revision, target.display,
+            raise ExistingRowsViolateError(mask_url(conn), plan.revision,
+                                           ctx.get_current_revision(), target.display,
                                            target.column, int(count), statement.purpose)
 
 

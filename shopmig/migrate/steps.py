@@ -98,6 +98,8 @@ class TableState:
     ``partitions`` are a partitioned table's partitions (PostgreSQL). ``create_sql`` and
     ``schema_version`` are SQLite's stored table definition and schema cookie;
     ``instant_blockers`` what stops MariaDB/MySQL from adding a column instantly.
+    ``joined_transaction``: the step will run inside a transaction the caller holds open, so
+    nothing can run outside a transaction (no ``CONCURRENTLY``).
     """
 
     target: Target
@@ -115,6 +117,7 @@ class TableState:
     schema_version: int | None = None
     instant_blockers: tuple[str, ...] = ()
     taken_names: tuple[str, ...] = ()
+    joined_transaction: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def but(self, **changes: Any) -> TableState:

@@ -108,7 +108,11 @@ def naive_add_status(source: Source) -> None:
                 hint="Run it on a fresh copy of the demo shop.")
         external = conn.in_transaction()
         dialect = dialect_for(conn)
-        target = resolve_target(conn)
+        if external:
+            target = resolve_target(conn)
+        else:
+            with reading(conn):
+                target = resolve_target(conn)
         with dialect.migration_transactions(conn):
             if dialect.transactional_ddl:
                 with conn.begin_nested() if external else conn.begin():

@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from shopmig.copying import copy_database
 from shopmig.databases import database_exists, database_marker, drop_database, is_server
-from shopmig.db import database_file, mask_url, parse_url, use_connection
+from shopmig.db import mask_url, parse_url, use_connection
+from shopmig.dialects import dialect_for
 from shopmig.errors import NotACopyError, ShopmigError
 from shopmig.migrate import steps
 from shopmig.migrate.core import (
@@ -169,15 +170,7 @@ def default_copy_url(source: str) -> str:
     """``<name>_rehearsal`` next to the source: a file beside a SQLite file, a database on the
     same server otherwise."""
     url = parse_url(source)
-    path = database_file(url)
-    if url.get_backend_name() == "sqlite":
-        if path is None:
-            raise ShopmigError("an in-memory database cannot be rehearsed from a URL.",
-                               hint="Rehearse a SQLite file or a server database.")
-        p = Path(path)
-        return url.set(database=str(p.with_name(p.stem + "_rehearsal" + p.suffix))
-                       ).render_as_string(hide_password=False)
-    return url.set(database=f"{url.database}_rehearsal").render_as_string(hide_password=False)
+    return dialect_for(url).named_like(url, "_rehearsal").render_as_string(hide_password=False)
 
 
 def _prepare_copy(source: str, copy_to: str, allow_not_a_copy: bool) -> list[str]:
@@ -202,11 +195,7 @@ def _has_tables(url: str) -> bool:
 
 def _baseline_url(copy_url: str) -> str:
     url = parse_url(copy_url)
-    if url.get_backend_name() == "sqlite":
-        p = Path(database_file(url) or "rehearsal.db")
-        return url.set(database=str(p.with_name(p.stem + "_baseline" + p.suffix))
-                       ).render_as_string(hide_password=False)
-    return url.set(database=f"{url.database}_baseline").render_as_string(hide_password=False)
+    return dialect_for(url).named_like(url, "_baseline").render_as_string(hide_password=False)
 
 
 def _sample_keys(url: str, n: int) -> list[str]:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 
 from shopmig.db import is_memory_database, mask_url, open_engine, parse_url
+from shopmig.dialects import dialect_for
 from shopmig.errors import InvalidArgumentError
 from shopmig.migrate import steps
 
@@ -52,7 +53,7 @@ class WriteEvent:
 def require_local(url: str | URL) -> None:
     """Refuse a workload against anything but this machine (SQLite files and loopback servers)."""
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    if not dialect_for(parsed).is_server:
         if is_memory_database(parsed):
             raise InvalidArgumentError(
                 "url", mask_url(parsed),

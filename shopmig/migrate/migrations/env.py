@@ -87,8 +87,8 @@ def run_online() -> None:
             connection = given
             own_timeouts = False
         else:
-            if isinstance(given, Engine):
-                engine = given
+            if isinstance(given, Engine) or callable(getattr(given, "connect", None)):
+                engine = given  # an Engine, or anything that hands out connections like one
             else:
                 url = _url()
                 if not url:
@@ -96,8 +96,9 @@ def run_online() -> None:
                                      "set sqlalchemy.url / $SHOPMIG_DATABASE_URL")
                 engine = open_engine(url)
                 stack.callback(engine.dispose)
-            connection = stack.enter_context(engine.connect())
-            own_timeouts = True
+            connection = stack.enter_context(engine.connect())  # type: ignore[union-attr]
+            # a connection handed out inside its owner's transaction is the owner's to commit
+            own_timeouts = not connection.in_transaction()
         _options()
         _target(connection)
         dialect = dialect_for(connection)
