@@ -159,6 +159,15 @@ class Dialect:
         """True when ``exc`` means the statement gave up waiting for a lock."""
         return self.error_code(exc) in self.lock_timeout_codes
 
+    lock_wait_codes: ClassVar[frozenset[object]] = frozenset()
+    """Error codes of a write that lost out to a lock (timeout, deadlock, cancelled wait)."""
+
+    def is_lock_wait(self, exc: DBAPIError) -> bool:
+        """True when a write failed because it waited for a lock (behind a migration), not
+        because the table refused it."""
+        code = self.error_code(exc)
+        return code in self.lock_timeout_codes or code in self.lock_wait_codes
+
     @contextlib.contextmanager
     def migration_lock(self, conn: Connection, key: str, wait_s: float) -> Iterator[None]:
         """Hold shopmig's per-database migration lock while the block runs (one migrator at a
@@ -419,6 +428,16 @@ class Dialect:
         invalid index), run before the step is tried again. Nothing by default."""
         return []
 
+
+    # -------------------------------------------------------------- workload
+
+    def assigns_key(self, table: sa.Table, column: sa.Column) -> bool:
+        """True when the server gives a new row its key if the insert leaves it out (identity,
+        serial, AUTO_INCREMENT)."""
+        if column.identity is not None or column.autoincrement is True:
+            return True
+        default = str(getattr(column.server_default, "arg", "") or "").lower()
+        return "nextval(" in default
 
     # -------------------------------------------------------------- naive (the lesson's contrast)
 

@@ -28,6 +28,7 @@ class MySQLDialect(Dialect):
     transactional_ddl = False
     max_identifier_length = 64
     lock_timeout_codes: ClassVar[frozenset[object]] = frozenset({1205})
+    lock_wait_codes: ClassVar[frozenset[object]] = frozenset({1213, 3024, 1969})
 
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import mysql

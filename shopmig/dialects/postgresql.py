@@ -31,6 +31,7 @@ class PostgreSQLDialect(Dialect):
     max_identifier_length = 63
     lock_timeout_codes: ClassVar[frozenset[object]] = frozenset({"55P03"})
     validates_check_separately = True
+    lock_wait_codes: ClassVar[frozenset[object]] = frozenset({"40P01", "57014"})
 
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import postgresql

@@ -306,6 +306,20 @@ class SQLiteDialect(Dialect):
             state.but(index=None, schema_version=_next(state.schema_version)))
 
 
+    # -------------------------------------------------------------- workload
+
+    def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
+        """"database is locked": the busy timeout ran out behind another writer."""
+        return "database is locked" in str(exc.orig).lower()
+
+    def assigns_key(self, table: sa.Table, column: sa.Column) -> bool:
+        """Also a lone ``INTEGER PRIMARY KEY``: SQLite's rowid, given to a row left without."""
+        if super().assigns_key(table, column):
+            return True
+        pk = list(table.primary_key.columns)
+        return (len(pk) == 1 and pk[0] is column
+                and str(column.type).upper() == "INTEGER")
+
     # -------------------------------------------------------------- naive (the lesson's contrast)
 
     def _naive_rebuild(self, ops: Any, target: Target, copy_from: sa.Table | None) -> None:
