@@ -111,7 +111,7 @@ def open_engine(
     parsed = parse_url(url)
     dialect = dialect_for(parsed)
     kwargs: dict[str, object] = {"echo": echo}
-    connect_args: dict[str, object] = {}
+    connect_args: dict[str, object] = dict(dialect.connect_args())
     memory = False
     if dialect.is_server:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S

@@ -63,6 +63,10 @@ class Dialect:
 
         return default.DefaultDialect()
 
+    def connect_args(self) -> dict[str, Any]:
+        """Extra arguments for the driver's connect (besides shopmig's connect timeout)."""
+        return {}
+
     @staticmethod
     def prepare_engine(engine: sa.Engine) -> None:
         """Set up a new engine for this database (event listeners and the like)."""

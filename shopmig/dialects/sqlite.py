@@ -101,6 +101,27 @@ class SQLiteDialect(Dialect):
 
     # -------------------------------------------------------------- sessions
 
+    BUSY_TIMEOUT_MS = 30_000
+    """How long a SQLite connection waits for another writer by default (the driver's 5 s is
+    short for a shop under load)."""
+
+    def connect_args(self) -> dict[str, Any]:
+        """The driver's wait for the write lock (seconds)."""
+        return {"timeout": self.BUSY_TIMEOUT_MS / 1000}
+
+    def set_timeouts(self, conn: Connection, options: MigrationOptions) -> None:
+        """The lock timeout is SQLite's busy timeout: how long a step waits for the one write
+        lock before it gives up (and shopmig retries)."""
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {self.lock_timeout_ms(options)}")
+
+    def reset_timeouts(self, conn: Connection) -> None:
+        """Back to shopmig's default wait."""
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
+
+    def is_lock_timeout(self, exc: sa.exc.DBAPIError) -> bool:
+        """"database is locked": the busy timeout ran out behind another writer."""
+        return "database is locked" in str(exc.orig).lower()
+
     @contextlib.contextmanager
     def migration_transactions(self, conn: Connection) -> Iterator[None]:
         """Transactions begun on ``conn`` in this block take SQLite's write lock up front

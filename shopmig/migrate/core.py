@@ -622,28 +622,36 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
             _require_versioned(conn, tgt)
         resolve_revision(current_revision(conn), target, direction=direction)  # fail early
         with _migrating(conn, opts, external) as dialect:
-            recorded = current_revision(conn)
-            _settle(conn, external)
-            start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external,
-                                     direction)
-            goal = resolve_revision(start, target, direction=direction)
-            path = _path(start, goal, direction)
-            for rev in path:
-                before = current_revision(conn)
-                state = dialect.table_state(conn, tgt).but(joined_transaction=external)
+            step = "the check before the first step"
+            before: str | None = None
+            try:
+                recorded = current_revision(conn)
+                before = recorded
                 _settle(conn, external)
-                planned = build(rev, direction, dialect, state, opts)
-                runtime.refuse_if_needed(conn, planned, opts)
-                _settle(conn, external)
-                if on_step is not None:
-                    on_step(_step(planned, dialect, False))
-                started = time.perf_counter()
-                attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts, external)
-                after = current_revision(conn)
-                _settle(conn, external)
-                applied.append(AppliedStep(
-                    rev, direction, before, after, round(time.perf_counter() - started, 4),
-                    attempts, [_JOINED_NOTE] if external else [], ran))
+                start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external,
+                                         direction)
+                goal = resolve_revision(start, target, direction=direction)
+                path = _path(start, goal, direction)
+                for rev in path:
+                    step = rev
+                    before = current_revision(conn)
+                    state = dialect.table_state(conn, tgt).but(joined_transaction=external)
+                    _settle(conn, external)
+                    planned = build(rev, direction, dialect, state, opts)
+                    runtime.refuse_if_needed(conn, planned, opts)
+                    _settle(conn, external)
+                    if on_step is not None:
+                        on_step(_step(planned, dialect, False))
+                    started = time.perf_counter()
+                    attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts,
+                                             external)
+                    after = current_revision(conn)
+                    _settle(conn, external)
+                    applied.append(AppliedStep(
+                        rev, direction, before, after, round(time.perf_counter() - started, 4),
+                        attempts, [_JOINED_NOTE] if external else [], ran))
+            except (DBAPIError, CommandError) as exc:  # outside a step's own handling
+                raise _failure(conn, dialect, tgt, step, before, exc) from None
         return applied
 
 

@@ -14,6 +14,7 @@ import contextlib
 import math
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from shopmig.databases import (
     is_server,
     same_database,
 )
-from shopmig.db import mask_url, parse_url, reading, use_connection
+from shopmig.db import mask_url, parse_url, reading, reflect_table, use_connection
 from shopmig.dialects import dialect_for
 from shopmig.errors import (
     InvalidArgumentError,
@@ -229,23 +230,30 @@ def _baseline_url(copy_url: str) -> str:
 
 def _actual_rows(copy_url: str, target: Target, key: list[str], keys: list[tuple[Any, ...]],
                  columns: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """The copy's current values of ``columns`` for the rows with ``keys``."""
+    """The copy's current values of ``columns`` for the rows with ``keys`` (as logged: uuids
+    as text), looked up by key in batches."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     with use_connection(copy_url) as conn, reading(conn):
-        present = {c["name"] for c in sa.inspect(conn).get_columns(target.table,
-                                                                   schema=target.schema)}
-        names = list(dict.fromkeys([*key, *(c for c in columns if c in present)]))
-        t = sa.table(target.table, *(sa.column(n) for n in names), schema=target.schema)
+        table = reflect_table(conn, target.table, target.schema)
+        names = list(dict.fromkeys([*key, *(c for c in columns if c in table.c)]))
         for i in range(0, len(keys), 300):
             chunk = keys[i : i + 300]
-            cond = sa.or_(*(sa.and_(*(t.c[k] == _param(v) for k, v in zip(key, kt, strict=True)))
-                            for kt in chunk))
-            for row in conn.execute(sa.select(*t.c).where(cond)).mappings():
+            cond = sa.or_(*(sa.and_(*(table.c[k] == _param(table.c[k], v)
+                                      for k, v in zip(key, kt, strict=True))) for kt in chunk))
+            stmt = sa.select(*(table.c[n] for n in names)).where(cond)
+            for row in conn.execute(stmt).mappings():
                 out[tuple(_norm(row[k]) for k in key)] = {c: row[c] for c in names}
     return out
 
 
-def _param(value: Any) -> Any:
+def _param(column: sa.Column, value: Any) -> Any:
+    """A logged key value (text for a uuid) as the column's own Python type."""
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        return value
+    if kind is uuid.UUID and isinstance(value, str):
+        return uuid.UUID(value)
     return value
 
 
