@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -362,6 +362,15 @@ class SQLiteDialect(Dialect):
             "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = :t"),
             {"t": target.table}).scalar()
         return None if value is None else str(value)
+
+    # -------------------------------------------------------------- lint (shopmig.lint's rules)
+
+    lock_rates_s_per_row: ClassVar[dict[str, float]] = {"rewrite": 1.0e-6, "index": 0.2e-6,
+                                                        "scan": 0.05e-6}
+    lock_rates_basis: ClassVar[str] = "SQLite 3.40: table rebuild 0.98 s, index 0.19 s"
+    one_write_lock = True
+    drop_column_rewrites = True
+    volatile_default_effect = "refused"
 
 
 def _next(version: int | None) -> int | None:
