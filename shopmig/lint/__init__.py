@@ -29,6 +29,8 @@ ignored, case does not matter): a preflight check, not a SQL parser.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shopmig.lint.api import lint_plan, lint_sql
 from shopmig.lint.estimate import (
     ESTIMATE_BASIS,
@@ -39,11 +41,14 @@ from shopmig.lint.estimate import (
 from shopmig.lint.report import FINDING_COLUMNS, STEP_COLUMNS, LintReport
 from shopmig.lint.rules import REGISTRY, SEVERITIES, Finding, Rule
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RULES: tuple[str, ...] = tuple(rule.name for rule in REGISTRY)
 """Every rule's name, in registry order."""
 
 
-def rules_frame() -> object:
+def rules_frame() -> pd.DataFrame:
     """Every rule as a table (``name``, ``severity``, ``title``, ``explanation``, ``fix``,
     ``applies_when``, and one column per database: whether the rule applies there)."""
     import pandas as pd

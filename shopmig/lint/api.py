@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from shopmig.db import Source, mask_url, reading, use_connection
-from shopmig.dialects import dialect_for
+from shopmig.dialects import Dialect, dialect_for
 from shopmig.errors import InvalidArgumentError
 from shopmig.lint.estimate import expected_lock_seconds
 from shopmig.lint.linter import Linter
@@ -18,13 +18,12 @@ from shopmig.lint.rules import Finding, PlannedStep
 from shopmig.migrate.options import MigrationOptions
 
 if TYPE_CHECKING:
-    from shopmig.dialects.base import Dialect
     from shopmig.migrate.core import Step
 
 
 def _dialect(dialect: str | Dialect, server_version: tuple[int, ...] | None) -> Dialect:
     """The :class:`Dialect` for a name or alias (or a Dialect), with ``server_version``."""
-    if not isinstance(dialect, str) and not hasattr(dialect, "lock_rates_s_per_row"):
+    if not isinstance(dialect, str | Dialect):
         raise InvalidArgumentError("dialect", dialect, "a database name such as 'sqlite', "
                                    "'postgresql', 'mariadb' or 'mysql'")
     found = dialect_for(dialect)

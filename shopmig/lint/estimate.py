@@ -67,7 +67,7 @@ def expected_lock_seconds(impact: StepImpact, sql: str, rows: int | None) -> flo
 def estimate_basis() -> str:
     """What the estimate is and what its rates were measured on, for every database."""
     rates = "; ".join(
-        f"{cls.label} " + ", ".join(f"{kind} {cls.lock_rates_s_per_row[kind]:.2g}"
+        f"{cls.label} " + ", ".join(f"{kind} {cls.lock_rates_s_per_row[kind]:.2e}"
                                     for kind in KINDS)
         for cls in DIALECTS)
     measured = "; ".join(cls.lock_rates_basis for cls in DIALECTS)

@@ -76,8 +76,12 @@ class LintReport:
         c = self.counts
         head = "OK" if self.ok else "DANGER"
         total = self.expected_lock_s
-        when = f"~{seconds(total)} of locks expected" if total is not None else \
-            "lock time unknown"
+        if total is not None:
+            when = f"~{seconds(total)} of locks expected"
+        elif any(f.rule == "step-refused" for f in self.findings):
+            when = "lock time unknown: a step is refused as planned"
+        else:
+            when = "lock time unknown (table size unknown)"
         version = ".".join(map(str, self.server_version)) if self.server_version else "?"
         where = self.server or f"{self.dialect} {version}"
         rows = f"{self.rows:,}" if self.rows is not None else "?"

@@ -58,4 +58,4 @@ class StepRefused(Rule):
                 if cost is not None else "a time that grows with the table")
         return ("Remove the blocker on a copy first, or allow the copy knowingly with "
                 "--allow-table-rewrite (MigrationOptions(allow_table_rewrite=True)): the step "
-                f"then runs as {impact.summary}, blocking writes {impact.blocks_writes}: {when}.")
+                f"then runs as '{impact.summary}', blocking writes {impact.blocks_writes}: {when}.")
