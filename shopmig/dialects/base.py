@@ -159,6 +159,15 @@ class Dialect:
         """True when ``exc`` means the statement gave up waiting for a lock."""
         return self.error_code(exc) in self.lock_timeout_codes
 
+    lock_wait_codes: ClassVar[frozenset[object]] = frozenset()
+    """Error codes of a write that lost out to a lock (timeout, deadlock, cancelled wait)."""
+
+    def is_lock_wait(self, exc: DBAPIError) -> bool:
+        """True when a write failed because it waited for a lock (behind a migration), not
+        because the table refused it."""
+        code = self.error_code(exc)
+        return code in self.lock_timeout_codes or code in self.lock_wait_codes
+
     @contextlib.contextmanager
     def migration_lock(self, conn: Connection, key: str, wait_s: float) -> Iterator[None]:
         """Hold shopmig's per-database migration lock while the block runs (one migrator at a
@@ -256,6 +265,45 @@ class Dialect:
 
         return TableState(target, columns=("order_id", "amount"), primary_key=("order_id",),
                           extra={"meta": {}})
+
+    def dependants(self, conn: Connection, target: Target) -> list[dict[str, Any]]:
+        """What depends on the table (foreign keys of other tables pointing at it, views, views
+        on those views, triggers on it), each with what the steps do to it."""
+        out = self.foreign_keys_in(conn, target)
+        out += [{"kind": "view", "name": name, "detail": detail, "steps": self.view_effect}
+                for name, detail in self.views_on(conn, target)]
+        out += [{"kind": "trigger", "name": name, "detail": detail,
+                 "steps": "it fires on the workload's and the shop's writes as before; rows it "
+                 "writes into this table must satisfy the CHECK from 0003 on"}
+                for name, detail in self.triggers_on(conn, target)]
+        return out
+
+    view_effect: ClassVar[str] = (
+        "a view keeps the columns it was created with (SELECT * does not gain the new column); "
+        "while a view uses the new column, 0002's downgrade cannot drop it")
+
+    def foreign_keys_in(self, conn: Connection, target: Target) -> list[dict[str, Any]]:
+        """Foreign keys of other tables (or of the table itself) that reference the table."""
+        insp = sa.inspect(conn)
+        out = []
+        for other in insp.get_table_names(schema=target.schema):
+            for fk in insp.get_foreign_keys(other, schema=target.schema):
+                if fk.get("referred_table") == target.table and (
+                        fk.get("referred_schema") in (None, target.schema)):
+                    out.append({
+                        "kind": "foreign key in", "name": fk.get("name") or "",
+                        "detail": f"{other}({', '.join(fk['constrained_columns'])}) -> "
+                                  f"{target.table}({', '.join(fk['referred_columns'])})",
+                        "steps": "every step keeps it: the key it points at is never touched"})
+        return out
+
+    def views_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """(name, how) of the views that read the table, directly or through another view."""
+        return []
+
+    def triggers_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """(name, definition or timing) of the triggers on the table."""
+        return []
 
     validates_check_separately: ClassVar[bool] = False
     """True where a CHECK can be added unvalidated and validated later (PostgreSQL); elsewhere
@@ -420,6 +468,16 @@ class Dialect:
         return []
 
 
+    # -------------------------------------------------------------- workload
+
+    def assigns_key(self, table: sa.Table, column: sa.Column) -> bool:
+        """True when the server gives a new row its key if the insert leaves it out (identity,
+        serial, AUTO_INCREMENT)."""
+        if column.identity is not None or column.autoincrement is True:
+            return True
+        default = str(getattr(column.server_default, "arg", "") or "").lower()
+        return "nextval(" in default
+
     # -------------------------------------------------------------- naive (the lesson's contrast)
 
     def naive_add_column_statements(self, target: Target) -> list[str]:
@@ -515,3 +573,30 @@ def _meta_table() -> sa.Table:
     return sa.Table("shopmig_meta", sa.MetaData(),
                     sa.Column("key", sa.String(64), primary_key=True),
                     sa.Column("value", sa.String(1000), nullable=False))
+
+
+def views_reading(table: str, views: list[tuple[str, str]], quote: str) -> list[tuple[str, str]]:
+    """(name, how) of the views among ``views`` (name, definition) that read ``table``, then
+    those that read such a view, found by the names in their definitions."""
+    import re
+
+    def reads(sql: str, name: str) -> bool:
+        pattern = (rf"(?<![\w{quote}]){re.escape(name)}(?![\w{quote}])|"
+                   rf"{re.escape(quote + name + quote)}")
+        return re.search(pattern, sql, flags=re.IGNORECASE) is not None
+
+    found: dict[str, int] = {}
+    frontier = {table: 0}
+    while frontier:
+        nxt = {}
+        for view, sql in views:
+            if view in found or view == table:
+                continue
+            for name, depth in frontier.items():
+                if reads(sql, name):
+                    nxt[view] = depth + 1
+                    break
+        found.update(nxt)
+        frontier = nxt
+    return [(v, "view on the table" if d == 1 else f"view on a view ({d} levels)")
+            for v, d in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
-from shopmig.dialects.base import Dialect
+from shopmig.dialects.base import Dialect, views_reading
 
 if TYPE_CHECKING:
     from shopmig.migrate.options import MigrationOptions
@@ -28,6 +28,7 @@ class MySQLDialect(Dialect):
     transactional_ddl = False
     max_identifier_length = 64
     lock_timeout_codes: ClassVar[frozenset[object]] = frozenset({1205})
+    lock_wait_codes: ClassVar[frozenset[object]] = frozenset({1213, 3024, 1969})
 
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import mysql
@@ -149,6 +150,25 @@ class MySQLDialect(Dialect):
             blockers.append("ROW_FORMAT=COMPRESSED (no instant ADD COLUMN on compressed tables)")
         return state.but(instant_blockers=tuple(blockers), extra={**state.extra,
                                                                   "schema": schema})
+
+    def views_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """Views whose definition reads the table, then views reading those views (the server
+        stores each view's definition with its names quoted)."""
+        schema = target.schema or conn.exec_driver_sql("SELECT DATABASE()").scalar()
+        views = conn.execute(sa.text(
+            "SELECT table_name, view_definition FROM information_schema.views "
+            "WHERE table_schema = :s ORDER BY table_name"), {"s": schema}).all()
+        return views_reading(target.table, [(r[0], r[1] or "") for r in views], "`")
+
+    def triggers_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """Triggers on the table (``information_schema.triggers``)."""
+        schema = target.schema or conn.exec_driver_sql("SELECT DATABASE()").scalar()
+        rows = conn.execute(sa.text(
+            "SELECT trigger_name, action_timing, event_manipulation "
+            "FROM information_schema.triggers WHERE event_object_schema = :s "
+            "AND event_object_table = :t ORDER BY trigger_name"),
+            {"s": schema, "t": target.table}).all()
+        return [(r[0], f"{r[1]} {r[2]}") for r in rows]
 
     def estimated_rows(self, conn: Connection, target: Target) -> int | None:
         """``information_schema.tables.table_rows`` (InnoDB's estimate)."""

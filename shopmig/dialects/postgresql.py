@@ -31,6 +31,7 @@ class PostgreSQLDialect(Dialect):
     max_identifier_length = 63
     lock_timeout_codes: ClassVar[frozenset[object]] = frozenset({"55P03"})
     validates_check_separately = True
+    lock_wait_codes: ClassVar[frozenset[object]] = frozenset({"40P01", "57014"})
 
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import postgresql
@@ -165,6 +166,31 @@ class PostgreSQLDialect(Dialect):
             extra={**state.extra, "schema": schema, "partition_tree": tree,
                    "child_indexes": child_indexes},
         )
+
+    def views_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """Views and materialized views that depend on the table, through any number of views
+        (``pg_depend`` of their rewrite rules)."""
+        rows = conn.execute(sa.text(
+            "WITH RECURSIVE deps(oid, depth) AS ("
+            " SELECT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid"
+            " WHERE d.refobjid = to_regclass(:rel) AND r.ev_class <> to_regclass(:rel)"
+            " UNION SELECT r.ev_class, deps.depth + 1 FROM deps"
+            " JOIN pg_depend d ON d.refobjid = deps.oid JOIN pg_rewrite r ON r.oid = d.objid"
+            " WHERE r.ev_class <> deps.oid AND deps.depth < 20) "
+            "SELECT n.nspname, c.relname, c.relkind, min(deps.depth) FROM deps "
+            "JOIN pg_class c ON c.oid = deps.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "GROUP BY 1, 2, 3 ORDER BY 4, 1, 2"), {"rel": self._regclass(target)}).all()
+        return [(f"{s}.{n}", ("materialized view" if k == "m" else "view")
+                 + (" on the table" if d == 1 else f" on a view ({d} levels)"))
+                for s, n, k, d in rows]
+
+    def triggers_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """User triggers on the table (``pg_trigger``, internal ones left out)."""
+        rows = conn.execute(sa.text(
+            "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgrelid = to_regclass(:rel) AND NOT tgisinternal ORDER BY tgname"),
+            {"rel": self._regclass(target)}).all()
+        return [(r[0], r[1]) for r in rows]
 
     def _regclass(self, target: Target) -> str:
         return self.qualified(target.table, target.schema)

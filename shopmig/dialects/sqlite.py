@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 
-from shopmig.dialects.base import Dialect, file_identity
+from shopmig.dialects.base import Dialect, file_identity, views_reading
 
 if TYPE_CHECKING:
     from shopmig.migrate.options import MigrationOptions
@@ -134,6 +134,23 @@ class SQLiteDialect(Dialect):
         if sql and check is None and constraint_span(sql, target.check_name(self)):
             check = "valid"
         return state.but(create_sql=sql, schema_version=int(version or 0), check=check)
+
+    view_effect = ("SQLite expands a view when it is read: a SELECT * view shows the new column "
+                   "from 0002 on; while a view or trigger uses the column, 0002's downgrade "
+                   "(DROP COLUMN) is refused by SQLite")
+
+    def views_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """Views whose SQL reads the table, then views reading those views."""
+        rows = conn.execute(sa.text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name")).all()
+        return views_reading(target.table, [(r[0], r[1] or "") for r in rows], '"')
+
+    def triggers_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """Triggers on the table (kept exactly as they are by every step)."""
+        rows = conn.execute(sa.text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t "
+            "ORDER BY name"), {"t": target.table}).all()
+        return [(r[0], " ".join((r[1] or "").split())) for r in rows]
 
     def names_in_use(self, conn: Connection, target: Target) -> list[str]:
         """Index names are unique per database in SQLite, constraint names per table."""
@@ -305,6 +322,20 @@ class SQLiteDialect(Dialect):
             f"DROP INDEX {self.quote(target.index_name(self))}")], impact,
             state.but(index=None, schema_version=_next(state.schema_version)))
 
+
+    # -------------------------------------------------------------- workload
+
+    def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
+        """"database is locked": the busy timeout ran out behind another writer."""
+        return "database is locked" in str(exc.orig).lower()
+
+    def assigns_key(self, table: sa.Table, column: sa.Column) -> bool:
+        """Also a lone ``INTEGER PRIMARY KEY``: SQLite's rowid, given to a row left without."""
+        if super().assigns_key(table, column):
+            return True
+        pk = list(table.primary_key.columns)
+        return (len(pk) == 1 and pk[0] is column
+                and str(column.type).upper() == "INTEGER")
 
     # -------------------------------------------------------------- naive (the lesson's contrast)
 

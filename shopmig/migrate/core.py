@@ -191,6 +191,13 @@ def current_revision(source: Source) -> str | None:
         ).get_current_revision()
 
 
+def resolve_target_of(source: Source, table: str | None = None,
+                      column: str | None = None) -> Target:
+    """The table and column shopmig migrates on ``source`` (given, adopted, or the default)."""
+    with use_connection(source) as conn, reading(conn):
+        return _target(conn, table, column)
+
+
 def _target(conn: Connection, table: str | None, column: str | None,
             must_exist: bool = True) -> Target:
     return resolve_target(conn, table, column, must_exist=must_exist)

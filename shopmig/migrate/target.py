@@ -114,23 +114,20 @@ def check_column_name(column: str) -> str:
 
 
 def find_table(conn: Connection, schema: str | None, table: str) -> tuple[str | None, str] | None:
-    """The (schema, table) as the database stores them: the exact name if it exists, else the
-    one table whose name matches case-insensitively; None if there is none."""
+    """The (schema, table) as the database stores them: the exact name if there is one, else
+    the one table whose name matches case-insensitively (SQLite's ``Orders`` for ``orders``);
+    a schema is matched the same way. None if there is none (or more than one)."""
     insp = sa.inspect(conn)
-    schemas = [schema] if schema is not None else [None]
+    schemas: list[str | None] = [schema]
+    if schema is not None and schema not in insp.get_schema_names():
+        schemas = [s for s in insp.get_schema_names() if s.lower() == schema.lower()]
     for sch in schemas:
-        if insp.has_table(table, schema=sch):
+        names = insp.get_table_names(schema=sch)
+        if table in names:
             return sch, table
-    for sch in schemas:
-        names = [n for n in insp.get_table_names(schema=sch) if n.lower() == table.lower()]
-        if len(names) == 1:
-            return sch, names[0]
-    if schema is not None:
-        found = [s for s in insp.get_schema_names() if s.lower() == schema.lower()]
-        for sch in found:
-            names = [n for n in insp.get_table_names(schema=sch) if n.lower() == table.lower()]
-            if len(names) == 1:
-                return sch, names[0]
+        folded = [n for n in names if n.lower() == table.lower()]
+        if len(folded) == 1:
+            return sch, folded[0]
     return None
 
 

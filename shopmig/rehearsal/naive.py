@@ -240,13 +240,13 @@ def _account(before: pd.DataFrame, after: pd.DataFrame, events: list[Any]
     """(lost writes, unexplained differences) of ``after`` against ``before`` + the writes."""
     expected = expected_state(events)
     amounts = dict(zip(after[steps.KEY], after["amount"], strict=True))
-    lost = sum(key not in amounts or round(float(amounts[key]), 6)
+    lost = sum((key[0] not in amounts) or round(float(amounts[key[0]]), 6)
                != round(float(want["amount"]), 6)
                for key, want in expected.items() if "amount" in want)
     result = verify(before, after)
     differing = (set(result.missing[steps.KEY]) | set(result.unexpected[steps.KEY])
                  | set(result.changed["key"]))
-    return int(lost), len(differing - set(expected))
+    return int(lost), len(differing - {key[0] for key in expected})
 
 
 def run_under_workload(
