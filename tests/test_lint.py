@@ -371,6 +371,20 @@ def test_cli_lint_table_json_and_exit_codes(capsys) -> None:
 
 
 @pytest.mark.usefixtures("clean_cwd")
+def test_cli_lint_of_a_table_not_adopted_yet(capsys, tmp_path) -> None:
+    execute("sqlite:///shop.db", 'CREATE TABLE "Purchases" (id INTEGER PRIMARY KEY, state TEXT)',
+            must_exist=False)
+    before = digest(tmp_path / "shop.db")
+    code, out, err = run(capsys, "--url", "sqlite:///shop.db", "--table", "purchases",
+                         "--column", "stage", "lint", "--json")
+    data = json.loads(out)
+    assert (code, err, data["ok"], data["current"]) == (0, "", True, None)
+    assert "Purchases is not adopted yet" in data["notes"][0]
+    assert "stage" in data["steps"][0]["summary"]
+    assert digest(tmp_path / "shop.db") == before
+
+
+@pytest.mark.usefixtures("clean_cwd")
 def test_cli_lint_exits_1_on_a_danger(capsys) -> None:
     rows = MigrationOptions().rewrite_row_limit + 1
     assert run(capsys, "init-demo", "--rows", str(rows))[0] == 0
