@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -414,6 +414,17 @@ class SQLiteDialect(Dialect):
             "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = :t"),
             {"t": target.table}).scalar()
         return None if value is None else str(value)
+
+    # -------------------------------------------------------------- lint (shopmig.lint's rules)
+
+    lock_rates_s_per_row: ClassVar[dict[str, float]] = {"rewrite": 0.25e-6, "index": 0.46e-6,
+                                                        "scan": 0.35e-6}
+    lock_rates_basis: ClassVar[str] = (
+        "SQLite 3.40.1 (the steps as they are now, best of 3 with the host under load ~7): "
+        "the CHECK step's scan 0.35 s, CREATE INDEX 0.46 s, DROP COLUMN 0.24 s")
+    one_write_lock = True
+    drop_column_rewrites = True
+    volatile_default_effect = "refused"
 
 
 def _next(version: int | None) -> int | None:
