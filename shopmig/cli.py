@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("target", nargs="?", default="head")
     s.add_argument("--lock-timeout", type=float, default=MigrationOptions.lock_timeout_s,
                    help="seconds each step may wait for its lock (default: %(default)s)")
+    s.add_argument("--allow-table-rewrite", action="store_true",
+                   help="lint the plan as it would run with --allow-table-rewrite")
     s.add_argument("--json", action="store_true")
 
     for name, default, helptext in (("upgrade", "+1", "+1, head or a revision id"),
@@ -297,7 +299,8 @@ def _cmd_lint(url: str, args: argparse.Namespace) -> int:
 
     if args.lock_timeout <= 0:
         raise InvalidArgumentError("--lock-timeout", args.lock_timeout, "a positive number")
-    options = MigrationOptions(lock_timeout_s=args.lock_timeout)
+    options = MigrationOptions(lock_timeout_s=args.lock_timeout,
+                               allow_table_rewrite=args.allow_table_rewrite)
     report = lint_plan(url, args.target, options=options, table=args.global_table,
                        column=args.global_column)
     if args.json:
