@@ -81,7 +81,7 @@ def mask_url(url: str | URL | Engine | Connection) -> str:
         try:
             url = make_url(url)
         except (ArgumentError, ValueError):
-            return mask_unparsed(url)
+            return mask_unparsed(str(url))
     return _QUERY_SECRET.sub(r"\1=***", url.render_as_string(hide_password=True))
 
 

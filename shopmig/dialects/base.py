@@ -20,6 +20,7 @@ Sections (each subclass keeps the same order):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -407,8 +408,8 @@ class Dialect:
                              lock="exclusive", blocks_writes="yes")
         if meta.get("baseline_created") != target.display:
             return self.plan(
-                BASELINE, "down", [], impact.__class__(**{
-                    **impact.to_dict(), "summary": "refused: shopmig never drops your table"}),
+                BASELINE, "down", [],
+                dataclasses.replace(impact, summary="refused: shopmig never drops your table"),
                 state, refusal=f"{target.display} was not created by shopmig's baseline "
                 "revision (it was adopted), and shopmig never drops your table.",
                 hint="'base' in shopmig means the baseline: stop there (shopmig downgrade base).")

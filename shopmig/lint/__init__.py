@@ -57,7 +57,7 @@ def rules_frame() -> pd.DataFrame:
 
     rows = []
     for rule in REGISTRY:
-        row: dict[str, object] = rule.describe()
+        row: dict[str, object] = dict(rule.describe())
         row.update({cls.label: rule.applies_to(cls()) for cls in DIALECTS})
         rows.append(row)
     return pd.DataFrame(rows)

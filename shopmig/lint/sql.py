@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 FLAGS = re.I | re.S
 IDENT = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
@@ -254,8 +255,8 @@ def parse(statement: Statement) -> Parsed:
     if is_ddl:
         m = DDL_TABLE.match(code) or CREATE_INDEX.match(code) or DDL_ON.search(code)
         locks = name(m["table"]) if m else ""  # "": a table it does not name (DROP INDEX ix)
-    common = {"statement": statement, "code": code, "statement_vars": statement_vars,
-              "is_ddl": is_ddl, "locks": locks}
+    common = _Common(statement=statement, code=code, statement_vars=statement_vars,
+                     is_ddl=is_ddl, locks=locks)
     if not wrapped and (m := SET_VARIABLE.match(code)):
         written = SET_VARIABLE.match(statement.text)
         value = written["value"].strip().strip("'\"").lower() if written else ""
@@ -280,6 +281,16 @@ def parse(statement: Statement) -> Parsed:
     if m := DROP_TABLE.match(code):
         return Parsed(kind="drop_table", table=name(m["table"]), match=m, **common)
     return Parsed(kind="other", **common)
+
+
+class _Common(TypedDict):
+    """What every parsed statement carries (typed, for ``Parsed(**common)``)."""
+
+    statement: Statement
+    code: str
+    statement_vars: tuple[str, ...]
+    is_ddl: bool
+    locks: str | None
 
 
 def builds_index(sql: str) -> bool:

@@ -11,6 +11,7 @@ CLI's ``--json``) and ``to_html()`` (a self-contained report).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 import time
@@ -478,7 +479,7 @@ def _rehearse_on_copy(
         notes.append(f"adopted {tgt.display} on the copy (the source is not changed)")
     start_at = source_revision or BASELINE
     if not plan(copy_url, target, table=table_arg) and current_revision(copy_url) != start_at:
-        rewind = MigrationOptions(**{**opts.to_dict(), "allow_table_rewrite": True})
+        rewind = dataclasses.replace(opts, allow_table_rewrite=True)
         downgrade(copy_url, start_at, options=rewind, table=table_arg)
         notes.append(f"the copy was at {target} from an earlier run: rolled it back to "
                      f"{start_at} to rehearse again")
@@ -589,7 +590,7 @@ def _roundtrip(copy_url: str, baseline: str, start: str | None, end: str | None,
             t = sa.table(tgt.table, sa.column(tgt.column), schema=tgt.schema)
             dropped = conn.execute(sa.select(sa.func.count()).select_from(t).where(
                 t.c[tgt.column] != STATUS_DEFAULT)).scalar_one()
-    trip = MigrationOptions(**{**opts.to_dict(), "allow_table_rewrite": True})
+    trip = dataclasses.replace(opts, allow_table_rewrite=True)
     downgrade(copy_url, start or revisions()[0], options=trip, table=table_arg)
     upgrade(copy_url, end or "head", options=trip, table=table_arg)
     after = verify(baseline, copy_url, table=tgt.display, key=key[0] if len(key) == 1 else key,

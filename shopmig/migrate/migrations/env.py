@@ -59,9 +59,8 @@ def _url() -> str | None:
 def run_offline() -> None:
     """Render SQL without connecting (for the dialect of the URL, or SQLite)."""
     url = _url()
-    kwargs = {"url": url} if url else {"dialect_name": "sqlite"}
-    context.configure(literal_binds=True, version_table=VERSION_TABLE,
-                      transaction_per_migration=True, **kwargs)
+    context.configure(url=url, dialect_name=None if url else "sqlite", literal_binds=True,
+                      version_table=VERSION_TABLE, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
 
