@@ -66,7 +66,8 @@ def test_failing_step_stops_at_previous_revision_and_says_why(demo_url, backend,
                                                              tmp_path, capsys) -> None:
     shopmig.upgrade(demo_url, "0002")
     # many rows, so that the workload's own status updates cannot happen to fix them all
-    execute(demo_url, "UPDATE orders SET status = 'lost' WHERE order_id LIKE '%%5'")  # %% = % everywhere
+    # ('%%' is LIKE's '%' for every driver: psycopg reads '%' as a placeholder)
+    execute(demo_url, "UPDATE orders SET status = 'lost' WHERE order_id LIKE '%%5'")
     shopmig.mark_database(demo_url, "demo")
     copy_to = make_url(backend)
     result = small_rehearsal(demo_url, copy_to, tmp_path, roundtrip=False)
