@@ -93,7 +93,7 @@ def run_online() -> None:
                 if not url:
                     raise SystemExit("shopmig's migrations need a database: pass -x url=... or "
                                      "set sqlalchemy.url / $SHOPMIG_DATABASE_URL")
-                engine = open_engine(url)
+                engine = open_engine(url, must_exist=False)  # as alembic would: a new file
                 stack.callback(engine.dispose)
             connection = stack.enter_context(engine.connect())  # type: ignore[union-attr]
             # a connection handed out inside its owner's transaction is the owner's to commit
