@@ -146,8 +146,9 @@ class _Plan:
         converters: dict[str, Any] = {}
         for col in table.columns:
             type_ = _target_type(col, self.target)
-            if getattr(col.type, "collation", None):
-                self.collations.append(f"{table.name}.{col.name} ({col.type.collation})")
+            collation = getattr(col.type, "collation", None)
+            if collation:
+                self.collations.append(f"{table.name}.{col.name} ({collation})")
             if isinstance(col.type, sa.Enum) and not isinstance(type_, sa.Enum):
                 self.enums.append(f"{table.name}.{col.name}")
             computed = self.generated.get((table.name, col.name))
@@ -252,7 +253,7 @@ def _create(dst: Connection, table: sa.Table, notes: list[str]) -> None:
         table.create(dst)
     if checks:
         notes.append(f"CHECK constraints of {table.name} are not copied "
-                     f"({_names(c.name or 'unnamed' for c in checks)}): {reason}.")
+                     f"({_names(str(c.name or 'unnamed') for c in checks)}): {reason}.")
 
 
 def _expression_works(dst: Connection, table: sa.Table, column: sa.Column[Any]) -> bool:
@@ -354,7 +355,7 @@ def _copy_rows(src: Connection, dst: Connection, source_table: sa.Table, table: 
             rows = [tuple(v if f is None else f(v) for f, v in zip(steps, row, strict=True))
                     for row in chunk]
             with writing(dst):
-                dst.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+                dst.exec_driver_sql(sql, rows)
 
 
 def _chain(first: Any, second: Any) -> Any:
