@@ -397,3 +397,15 @@ class HalfAppliedError(ShopmigError):
             f"{detail}.",
             hint=fix,
         )
+
+
+class RehearsalInterruptedError(ShopmigError):
+    """The rehearsal was interrupted (Ctrl-C); what it made that is not a result was removed."""
+
+    def __init__(self, copy: str, left: list[str]) -> None:
+        self.copy = copy
+        self.left = list(left)
+        super().__init__(
+            "the rehearsal was interrupted; its scratch databases were removed"
+            + (f"; left: {'; '.join(left)}" if left else "; nothing is left behind") + ".",
+            hint="Run it again to resume on the same copy.")
