@@ -399,6 +399,18 @@ class HalfAppliedError(ShopmigError):
         )
 
 
+class RehearsalInterruptedError(ShopmigError):
+    """The rehearsal was interrupted (Ctrl-C); what it made that is not a result was removed."""
+
+    def __init__(self, copy: str, left: list[str]) -> None:
+        self.copy = copy
+        self.left = list(left)
+        super().__init__(
+            "the rehearsal was interrupted; its scratch databases were removed"
+            + (f"; left: {'; '.join(left)}" if left else "; nothing is left behind") + ".",
+            hint="Run it again to resume on the same copy.")
+
+
 class CopyIncompleteError(ShopmigError):
     """A copy does not hold every object of its source (``differences``: one sentence per
     object missing, extra or changed). The half-made copy was dropped."""

@@ -215,6 +215,8 @@ INSTANCES = [
                                      "status", 3, "x"),
      {"url": URL_M, "step": "0003_status_check", "revision": "0002_add_status",
       "table": "orders", "column": "status", "rows": 3, "rule": "x", "changed": False}),
+    (errors.RehearsalInterruptedError(URL_M, ["the copy x"]),
+     {"copy": URL_M, "left": ["the copy x"]}),
     (errors.HalfAppliedError(URL_M, "0004_validate_status_check", "0005_status_index", "d", "f"),
      {"url": URL_M, "recorded": "0004_validate_status_check", "actual": "0005_status_index",
       "detail": "d"}),

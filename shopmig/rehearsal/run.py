@@ -38,6 +38,7 @@ from shopmig.dialects import dialect_for
 from shopmig.errors import (
     InvalidArgumentError,
     NotACopyError,
+    RehearsalInterruptedError,
     SchemaMismatchError,
     ShopmigError,
 )
@@ -606,15 +607,3 @@ def _value_changes(result: VerifyResult, tgt: Target) -> list[tuple[Any, ...]]:
     changed = result.changed[result.changed["column"] != tgt.column]
     return sorted((str(k), c, str(a)) for k, c, a in
                   changed[["key", "column", "after"]].itertuples(index=False, name=None))
-
-
-class RehearsalInterruptedError(ShopmigError):
-    """The rehearsal was interrupted (Ctrl-C); what it made that is not a result was removed."""
-
-    def __init__(self, copy: str, left: list[str]) -> None:
-        self.copy = copy
-        self.left = list(left)
-        super().__init__(
-            "the rehearsal was interrupted; its scratch databases were removed"
-            + (f"; left: {'; '.join(left)}" if left else "; nothing is left behind") + ".",
-            hint="Run it again to resume on the same copy.")
