@@ -208,6 +208,22 @@ INSTANCES = [
      {"tool": "pg_dump", "url": URL_M, "detail": "exit code 1: boom"}),
     (errors.MigrationLockedError("shopmig:orders", "PostgreSQL session 42", 5.0),
      {"key": "shopmig:orders", "holder": "PostgreSQL session 42", "waited_s": 5.0}),
+    (errors.SameDatabaseError(URL_M, URL_M + "?x=1", "copy"),
+     {"source": URL_M, "target": URL_M + "?x=1", "action": "copy"}),
+    (errors.UnwritablePathError("--report", "/x/r.html", "the folder '/x' does not exist"),
+     {"name": "--report", "path": "/x/r.html", "reason": "the folder '/x' does not exist"}),
+    (errors.DiskFullError("sqlite:///c.db", "database or disk is full", cleaned=True),
+     {"where": "sqlite:///c.db", "detail": "database or disk is full", "cleaned": True}),
+    (errors.TargetRequiredError("upgrade", ["shopmig upgrade +1"], "0001_baseline"),
+     {"command": "upgrade", "choices": ["shopmig upgrade +1"], "current": "0001_baseline"}),
+    (errors.TargetDirectionError("downgrade", "+1", "upgrade", "-N, base or a revision id"),
+     {"command": "downgrade", "target": "+1", "other": "upgrade"}),
+    (errors.StampRefusedError("0002", "it is not a revision id", ["0002_add_status"],
+                              "Use one of: 0002_add_status."),
+     {"revision": "0002", "known": ["0002_add_status"]}),
+    (errors.FileSystemError("/x/y", "Permission denied"), {"path": "/x/y"}),
+    (errors.UnexpectedError("unexpected TypeError", "boom"),
+     {"kind": "unexpected TypeError", "detail": "boom"}),
 ]
 
 

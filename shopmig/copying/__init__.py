@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from shopmig import validate
 from shopmig.databases import (
     META_TABLE,
     create_database,
@@ -175,6 +176,7 @@ def copy_database(
     Raises :class:`~shopmig.errors.TargetExistsError` and leaves everything as it was if the
     target exists. The source is only read.
     """
+    validate.copy_options(source, target)
     src_url, dst_url = url_of(source), url_of(target)
     if not isinstance(source, Connection | Engine) and not database_exists(src_url):
         raise DatabaseNotFoundError(mask_url(src_url))

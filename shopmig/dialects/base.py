@@ -180,6 +180,15 @@ class Dialect:
 
     paramstyle_marker: ClassVar[str] = "%s"
 
+    # -------------------------------------------------------------- URL options (validation)
+
+    def url_option_problems(self, url: URL, connect_params: dict[str, Any]) -> list[str]:
+        """What the driver would refuse in ``url``'s query options, one sentence each (empty
+        when nothing), found *without* connecting. ``connect_params`` are the keyword
+        arguments SQLAlchemy would pass the driver's ``connect()``. The default knows no
+        driver rules."""
+        return []
+
 
 def file_identity(path: str) -> tuple[Any, ...]:
     """A file's device and inode: the same file under any path or link."""

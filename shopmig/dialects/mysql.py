@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -121,3 +123,34 @@ class MySQLDialect(Dialect):
         if row is None:
             return None
         return f"{self.label} connection {row[0]} (user {row[1]} from {row[2]})"
+
+    # -------------------------------------------------------------- URL options (validation)
+
+    SSL_FILES: ClassVar[tuple[str, ...]] = ("ca", "cert", "key", "capath")
+
+    def url_option_problems(self, url: URL, connect_params: dict[str, Any]) -> list[str]:
+        """For PyMySQL: every option is a ``Connection`` argument, the character set is one it
+        knows, and the certificate files the ``ssl_*`` options name exist."""
+        if url.get_driver_name() != "pymysql":
+            return []
+        import pymysql
+        from pymysql.charset import charset_by_name
+
+        known = set(inspect.signature(pymysql.connections.Connection.__init__).parameters)
+        problems = [f"unknown option {name!r}" for name in connect_params
+                    if name not in known or name == "self"]
+        charset = connect_params.get("charset")
+        if charset is not None and charset_by_name(str(charset)) is None:
+            problems.append(f"charset {charset!r} is not a character set PyMySQL knows "
+                            "(e.g. utf8mb4)")
+        ssl = connect_params.get("ssl")
+        files = {f"ssl_{k}": v for k, v in (ssl.items() if isinstance(ssl, dict) else ())}
+        files.update({k: connect_params[k] for k in ("ssl_ca", "ssl_cert", "ssl_key")
+                      if connect_params.get(k)})
+        for name, path in sorted(files.items()):
+            if name.removeprefix("ssl_") not in self.SSL_FILES or not isinstance(path, str):
+                continue
+            exists = os.path.isdir(path) if name == "ssl_capath" else os.path.isfile(path)
+            if not exists:
+                problems.append(f"{name} names no readable file ({path!r})")
+        return problems

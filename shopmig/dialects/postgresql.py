@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -125,3 +127,35 @@ class PostgreSQLDialect(Dialect):
         with raw.cursor() as cur, cur.copy(f"COPY {self.quote(table)} ({cols}) FROM STDIN") as cp:
             for record in records:
                 cp.write_row(record)
+
+    # -------------------------------------------------------------- URL options (validation)
+
+    SSL_MODES: ClassVar[tuple[str, ...]] = ("disable", "allow", "prefer", "require",
+                                            "verify-ca", "verify-full")
+    FILE_OPTIONS: ClassVar[tuple[str, ...]] = ("sslrootcert", "sslcert", "sslkey", "sslcrl",
+                                               "passfile")
+
+    def url_option_problems(self, url: URL, connect_params: dict[str, Any]) -> list[str]:
+        """libpq's own check of the option names (``make_conninfo`` parses them without
+        connecting), ``sslmode`` one of libpq's modes, and the files that options name
+        exist."""
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
+        own = set(inspect.signature(psycopg.Connection.connect).parameters)
+        conninfo = {k: str(v) for k, v in connect_params.items()
+                    if k not in own and v is not None}
+        problems = []
+        try:
+            make_conninfo("", **conninfo)
+        except psycopg.ProgrammingError as exc:
+            problems.append(str(exc).strip())
+        mode = conninfo.get("sslmode")
+        if mode is not None and mode not in self.SSL_MODES:
+            problems.append(f"sslmode {mode!r} is not one of {', '.join(self.SSL_MODES)}")
+        for name in self.FILE_OPTIONS:
+            path = conninfo.get(name)
+            if path and not (name == "sslrootcert" and path == "system") and not os.path.isfile(
+                    path):
+                problems.append(f"{name} names no readable file ({path!r})")
+        return problems

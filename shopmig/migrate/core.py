@@ -28,6 +28,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from shopmig import validate
 from shopmig.db import Source, mask_url, reading, use_connection
 from shopmig.dialects import dialect_for
 from shopmig.errors import (
@@ -457,6 +458,7 @@ def upgrade(
     :class:`~shopmig.errors.UnsafeMigrationError` or
     :class:`~shopmig.errors.MigrationFailedError` (the database stays at the last good step).
     """
+    validate.migration_options(options)
     return _migrate(source, target, "up", options, on_step)
 
 
@@ -469,6 +471,7 @@ def downgrade(
     ``base`` is the baseline revision: shopmig never drops the orders table. Values written to
     columns a step added (such as ``status``) are lost when that step is rolled back.
     """
+    validate.migration_options(options)
     return _migrate(source, target, "down", options, on_step)
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from shopmig import validate
 from shopmig.copying import copy_database
 from shopmig.databases import database_exists, database_marker, drop_database, is_server
 from shopmig.db import database_file, mask_url, parse_url, use_connection
@@ -306,6 +307,9 @@ def rehearse(
     step stops the rehearsal: the copy stays at the last good revision and the failure is in the
     result (``ok`` is False). Never writes to ``source``.
     """
+    validate.rehearse_options(source, copy_to or default_copy_url(source), options=options,
+                              rows_per_sec=rows_per_sec, duration_s=duration_s,
+                              backup_dir=backup_dir)
     require_local(source) if is_server(source) else None
     copy_url = copy_to or default_copy_url(source)
     require_local(copy_url)
