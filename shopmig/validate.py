@@ -246,9 +246,14 @@ def not_same_database(source: Source, target: Source, *, action: str = "copy") -
     """Raise :class:`~shopmig.errors.SameDatabaseError` when ``target`` is ``source`` itself,
     whatever URL reaches it (``localhost`` vs ``127.0.0.1``, ``./shop.db`` vs ``shop.db``, a
     symlink): compared by database identity, not URL text."""
-    from shopmig.databases import same_database
-    from shopmig.db import mask_url
+    from sqlalchemy.engine import Connection
 
+    from shopmig.databases import database_exists, same_database
+    from shopmig.db import mask_url, url_of
+
+    for side in (source, target):  # connecting to a missing SQLite file would create it
+        if not isinstance(side, Connection) and not database_exists(url_of(side)):
+            return
     if same_database(source, target):
         raise SameDatabaseError(mask_url(source), mask_url(target), action)
 
