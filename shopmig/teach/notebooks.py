@@ -127,6 +127,9 @@ def run_notebooks(
                 papermill.execute_notebook(
                     str(nb_path), str(executed), cwd=str(nb_path.parent),
                     progress_bar=False, execution_timeout=timeout_s, kernel_name="python3",
+                    # the kernel's "running over TCP without encryption" warning (it runs on
+                    # this machine for one notebook) is noise on every run: errors only
+                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
                 )
             except papermill.PapermillExecutionError as exc:
                 failure = f"notebook {nb_path.name} failed in cell {exc.exec_count}: " \
