@@ -15,6 +15,7 @@ QUERY_SECRET = re.compile(r"(?i)\b(password|passwd|pwd)=[^&\s'\"]*")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 _USER = re.compile(r"[^:/@\s]*:")
 _HOST = re.compile(r"[\w.\-\[\]%]+")
+_PORT = re.compile(r"\d+(?:[/?\s'\")]|$)")  # host:5432/db: a port, not user:password
 MIN_SCRUB_LENGTH = 4
 """Secrets shorter than this are not replaced literally by :func:`scrub` (a 2-letter password
 would blank every word holding those letters); URL-shaped text still has them masked."""
@@ -42,7 +43,7 @@ def _mask_url_passwords(text: str) -> str:
     for i, match in enumerate(starts):
         end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
         user = _USER.match(text, match.end(), end)
-        if user is None:
+        if user is None or _PORT.match(text, user.end(), end):
             continue
         at = next((j for j in range(end - 1, user.end() - 1, -1)
                    if text[j] == "@" and _HOST.match(text, j + 1, end)), None)

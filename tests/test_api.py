@@ -161,6 +161,31 @@ def test_mask_text_hides_urls_inside_messages() -> None:
     assert mask_text(plain) == plain
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # a password with spaces, as argparse echoes a stray argument
+    ("unrecognized arguments: postgresql+psycopg://u:my s3cr3t pw@h:5432/db (see: --help)",
+     "unrecognized arguments: postgresql+psycopg://u:***@h:5432/db (see: --help)"),
+    ("invalid choice: 'mysql+pymysql://root:a b@c@127.0.0.1/x' (choose from ...)",
+     "invalid choice: 'mysql+pymysql://root:***@127.0.0.1/x' (choose from ...)"),
+    # two URLs in one message, each masked, the text between kept
+    ("copy a://u:p q@h1/d to b://v:r s@h2/e failed",
+     "copy a://u:***@h1/d to b://v:***@h2/e failed"),
+    # a port, no password: unchanged, even with an @ later in the text
+    ("postgresql://127.0.0.1:5432/db refused root@localhost",
+     "postgresql://127.0.0.1:5432/db refused root@localhost"),
+])
+def test_mask_text_passwords_with_spaces(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+def test_scrub_removes_known_secrets_in_every_spelling() -> None:
+    from shopmig.masking import scrub
+
+    secret = "pa ss/wörd"
+    text = f"raw {secret}, quoted pa%20ss%2Fw%C3%B6rd, plus pa+ss%2Fw%C3%B6rd, pw"
+    assert scrub(text, [secret, "pw"]) == "raw ***, quoted ***, plus ***, pw"  # "pw": too short
+
+
 # ------------------------------------------------------------------ errors carry data
 
 
