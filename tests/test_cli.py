@@ -217,6 +217,46 @@ def test_already_there_says_so_and_changes_nothing(tmp_path, capsys, command, ta
         assert code == 0 and "already at" in out
 
 
+def test_stamp_never_writes_a_mistyped_revision(tmp_path, capsys) -> None:
+    path = tmp_path / "shop.db"
+    url = f"sqlite:///{path}"
+    run(capsys, "--url", url, "init-demo", "--rows", "5")
+    run(capsys, "--url", url, "upgrade", "+1")
+    before = digest(path)
+    for typo, why in (("0002", "stamp needs the full revision id (did you mean 0002_add_status?)"),
+                      ("0003_status_chek", "it is not a revision id"),
+                      ("+1", "it is not a revision id")):
+        code, out, err = run(capsys, "--url", url, "stamp", typo)
+        assert (code, out) == (2, "")
+        assert err == (f"shopmig: error: not recording revision {typo!r}: {why}. Nothing was "
+                       "written. Use one of: " + ", ".join(shopmig.revisions()) + ".\n")
+    # a real id the schema does not show: refused too, and the fix named
+    code, out, err = run(capsys, "--url", url, "stamp", "0003_status_check")
+    assert (code, out) == (2, "")
+    assert ("orders shows the schema of 0002_add_status, not of 0003_status_check. Nothing was "
+            "written. To record the real state: shopmig stamp 0002_add_status.") in err
+    assert digest(path) == before and shopmig.current_revision(url) == "0002_add_status"
+    # the recovery stamp shopmig advises is written
+    shopmig.migrate.stamp(url, "0001_baseline")  # a half-applied step, as a crash leaves it
+    code, out, err = run(capsys, "--url", url, "stamp", "0002_add_status")
+    assert (code, err) == (0, "") and "now recorded at revision 0002_add_status" in out
+    assert shopmig.current_revision(url) == "0002_add_status"
+
+
+def test_inspect_shows_missing_values_as_a_dash(tmp_path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    run(capsys, "--url", url, "init-demo", "--rows", "5")
+    code, out, _ = run(capsys, "--url", url, "inspect")
+    assert code == 0
+    assert "NaN" not in out and "None" not in out
+    key = next(line for line in out.splitlines() if line.strip().startswith("order_id"))
+    assert key.split() == ["order_id", "VARCHAR(36)", "False", "—", "True"]  # no default
+    primary = next(line for line in out.splitlines() if "primary key" in line)
+    assert primary.split()[0] == "—"  # SQLite's primary key has no name
+    info = run_json(capsys, "--url", url, "inspect", "--json")
+    assert info["columns"][0]["default"] is None  # JSON keeps null
+
+
 def test_adopt_an_existing_shop(tmp_path, capsys) -> None:
     path = tmp_path / "legacy.db"
     sqlite_exec(path, "CREATE TABLE orders (order_id VARCHAR(36) PRIMARY KEY, amount FLOAT)",
