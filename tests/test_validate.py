@@ -196,3 +196,13 @@ def test_writable_paths_leave_nothing_behind(tmp_path) -> None:
         with pytest.raises(UnwritablePathError):
             check(bad, "path")
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_the_stamp_api_refuses_a_mistyped_revision_too(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    shopmig.make_demo_shop(url, rows=5)
+    before = digest(tmp_path / "shop.db")
+    for typo in ("0002", "+1", "head"):
+        with pytest.raises(StampRefusedError):
+            shopmig.migrate.stamp(url, typo)
+    assert digest(tmp_path / "shop.db") == before

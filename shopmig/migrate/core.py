@@ -618,6 +618,7 @@ def stamp(source: Source, revision: str) -> str:
 
     Use after :func:`half_applied` reports that a step's DDL ran but was not recorded.
     """
+    validate.stamp_revision(revision, revisions())
     rev = resolve_target(None, revision, direction="up")
     with use_connection(source) as conn:
         _require_versioned(conn)
