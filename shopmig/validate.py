@@ -133,6 +133,11 @@ def workload(rows_per_sec: object, duration_s: object, *, rate_name: str = "rows
                         unit=" writes a second"))
     duration = float(number(duration_name, duration_s, low=MIN_DURATION_S,
                             high=MAX_DURATION_S, unit=" seconds"))
+    if rate * duration < 1:
+        raise InvalidArgumentError(
+            f"{rate_name} x {duration_name}", rate * duration,
+            "at least 1 write (the workload would write nothing: a rehearsal without load "
+            "proves nothing)")
     return rate, duration
 
 

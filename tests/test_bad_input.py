@@ -197,6 +197,8 @@ CASES = [
         "--rows-per-sec") for v in ("1e-300", "nan", "-1", "0", "1e9", "inf")],
     *[c(f"rehearse-duration-{v}", S, ["rehearse", DB, "--duration", v], "--duration")
       for v in ("0", "inf", "-1", "1e9", "nan", "1e-300")],
+    c("rehearse-no-write-at-all", S, ["rehearse", DB, "--rows-per-sec", "0.2", "--duration",
+                                      "2"], "--rows-per-sec x --duration", "write nothing"),
     *[c(f"rehearse-lock-timeout-{v}", S, ["rehearse", DB, "--lock-timeout", v],
         "--lock-timeout") for v in ("nan", "0")],
     c("rehearse-report-missing-folder", S, ["rehearse", DB, "--report", "/nonexistent/r.html"],

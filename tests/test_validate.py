@@ -61,7 +61,9 @@ def test_numbers_accept_numpy_and_the_limits() -> None:
     assert validate.rows(np.int64(5)) == 5
     assert validate.rows(validate.MAX_DEMO_ROWS) == validate.MAX_DEMO_ROWS
     assert validate.seed(0) == 0 and validate.seed(2**64 - 1) == 2**64 - 1
-    assert validate.workload(0.1, 1) == (0.1, 1.0)
+    assert validate.workload(0.1, 10) == (0.1, 10.0)
+    with pytest.raises(InvalidArgumentError, match="write nothing"):
+        validate.workload(0.1, 9)
     with pytest.raises(InvalidArgumentError, match="10,000,000"):
         validate.rows(validate.MAX_DEMO_ROWS + 1)
 
