@@ -20,6 +20,7 @@ from shopmig import validate
 from shopmig._version import __version__
 from shopmig.errors import (
     DiskFullError,
+    InvalidArgumentError,
     ShopmigError,
     TargetRequiredError,
     UnexpectedError,
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"shopmig {__version__}")
     p.add_argument("--url", help="database URL (default: $SHOPMIG_DATABASE_URL, else "
                    "sqlite:///shopmig.db)")
+    p.add_argument("--table", dest="global_table", default=None, metavar="NAME",
+                   help="the table to migrate (PostgreSQL: schema.table; default: the one "
+                   "adopted, else orders)")
+    p.add_argument("--column", dest="global_column", default=None, metavar="NAME",
+                   help="the column the migration adds (default: status; adopt records it)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("init-demo", help="create a demo shop with seeded orders")
@@ -98,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--yes-this-is-not-a-copy", action="store_true",
                    help="allow changing a server database that is not a shopmig copy")
 
-    s = sub.add_parser("inspect", help="columns, indexes, constraints, rows and revision")
-    s.add_argument("--table", default=TABLE)
+    s = sub.add_parser("inspect", help="columns, indexes, constraints, dependants, rows and "
+                       "revision")
+    s.add_argument("--table", default=None, help="the table (default: as for every command)")
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("history", help="every revision and whether it is applied")
@@ -136,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("verify", help="compare a table before vs after; exit 1 on differences")
     s.add_argument("--before", required=True, help="URL of the database before the migration")
     s.add_argument("--after", required=True, help="URL of the database after the migration")
-    s.add_argument("--table", default=TABLE)
+    s.add_argument("--table", default=None, help=f"the table (default: {TABLE})")
     s.add_argument("--key", default="order_id")
     s.add_argument("--expect", action="append", type=_expectation, default=[],
                    metavar="COL=VALUE", help="every pre-existing row has COL == VALUE")
@@ -161,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=300.0, metavar="S",
                    help="the workload's hard time limit in seconds (default: %(default)s)")
     s.add_argument("--report", default=None, metavar="PATH", help="write the HTML report here")
+    s.add_argument("--workload", default=None, metavar="FILE.sql",
+                   help="write with your own statements (one per ';'; :run and :n keep each "
+                   "run's rows apart) instead of writes derived from the table")
     s.add_argument("--backup-dir", default="shopmig-backups", metavar="DIR")
     s.add_argument("--no-backup", action="store_true", help="skip the pre-migration backup")
     s.add_argument("--allow-table-rewrite", action="store_true",
@@ -229,6 +239,14 @@ def _write_private(path: str, text: str) -> None:
 # ------------------------------------------------------------------ checks before anything
 
 
+def _check_target(args: argparse.Namespace, limit: int) -> None:
+    """The global ``--table`` (``schema.table`` allowed) and ``--column``, when given."""
+    if args.global_table is not None:
+        validate.identifier(args.global_table, "--table", max_bytes=2 * limit + 1)
+    if args.global_column is not None:
+        validate.identifier(args.global_column, "--column", max_bytes=limit)
+
+
 def _name_bytes(*urls: str) -> int:
     from shopmig.dialects import dialect_for
 
@@ -237,35 +255,39 @@ def _name_bytes(*urls: str) -> int:
 
 def _check_url(url: str, args: argparse.Namespace) -> None:
     validate.database_url(url, "--url")
+    _check_target(args, _name_bytes(url))
 
 
 def _check_init_demo(url: str, args: argparse.Namespace) -> None:
     validate.rows(args.rows, "--rows")
     validate.seed(args.seed, "--seed")
     validate.database_url(url, "--url", new=True)
+    _check_target(args, _name_bytes(url))
 
 
 def _check_stamp(url: str, args: argparse.Namespace) -> None:
     from shopmig.migrate.core import revisions
 
     validate.stamp_revision(args.revision, revisions())
-    validate.database_url(url, "--url")
+    _check_url(url, args)
 
 
 def _check_inspect(url: str, args: argparse.Namespace) -> None:
     validate.database_url(url, "--url")
-    validate.identifier(args.table, "--table", max_bytes=_name_bytes(url))
+    _check_target(args, _name_bytes(url))
+    if args.table is not None:
+        validate.identifier(args.table, "--table", max_bytes=2 * _name_bytes(url) + 1)
 
 
 def _check_lint(url: str, args: argparse.Namespace) -> None:
-    validate.database_url(url, "--url")
+    _check_url(url, args)
     validate.lock_timeout(args.lock_timeout, "--lock-timeout")
 
 
 def _check_migrate(url: str, args: argparse.Namespace) -> None:
     from shopmig.migrate.core import revisions
 
-    validate.database_url(url, "--url")
+    _check_url(url, args)
     validate.lock_timeout(args.lock_timeout, "--lock-timeout")
     if args.target is not None:
         validate.migration_target(args.command, args.target, revisions())
@@ -277,11 +299,17 @@ def _check_copy(url: str, args: argparse.Namespace) -> None:
     validate.not_same_database(args.src_url, args.dst_url, action="copy")
 
 
+def _verify_table(args: argparse.Namespace) -> str:
+    return str(args.table or args.global_table or TABLE)
+
+
 def _check_verify(url: str, args: argparse.Namespace) -> None:
     validate.database_url(args.before, "--before")
     validate.database_url(args.after, "--after")
     limit = _name_bytes(args.before, args.after)
-    validate.identifier(args.table, "--table", max_bytes=limit)
+    _check_target(args, limit)
+    validate.identifier(_verify_table(args) if args.table is None else args.table, "--table",
+                        max_bytes=limit)
     validate.identifier(args.key, "--key", max_bytes=limit)
     validate.verify_options(expect=dict(args.expect), chunk_rows=args.chunk_rows,
                             sample=args.sample)
@@ -304,6 +332,9 @@ def _check_rehearse(url: str, args: argparse.Namespace) -> None:
         validate.writable_dir(args.backup_dir, "--backup-dir")
     if args.report:
         validate.writable_file(args.report, "--report")
+    if args.workload:
+        _read_workload(args.workload)
+    _check_target(args, _name_bytes(args.source_url, copy_to))
     validate.not_same_database(args.source_url, copy_to, action="rehearse on a copy")
 
 
@@ -414,48 +445,34 @@ def _cmd_adopt(url: str, args: argparse.Namespace) -> int:
     from shopmig.db import mask_url
     from shopmig.migrate import core as migrate
 
-    rev = migrate.adopt(url)
-    print(f"orders matches the baseline schema; {mask_url(url)} is now at revision {rev}")
+    rev = migrate.adopt(url, table=args.global_table, column=args.global_column)
+    target = migrate.resolve_target_of(url)
+    print(f"{target.display} can be migrated (column {target.column!r}); {mask_url(url)} is now "
+          f"at revision {rev}, and remembers the table")
     return EXIT_OK
 
 
 def _cmd_stamp(url: str, args: argparse.Namespace) -> int:
     from shopmig.databases import require_copy
-    from shopmig.db import mask_url, use_connection
-    from shopmig.errors import StampRefusedError
+    from shopmig.db import mask_url
     from shopmig.migrate import core as migrate
 
     if not args.yes_this_is_not_a_copy:
         require_copy(url, "stamp")
     before = migrate.half_applied(url)
-    rev = args.revision
-    with use_connection(url) as conn:
-        tx = conn.begin()
-        try:
-            migrate.stamp(conn, rev)  # joins tx: nothing is kept unless the schema agrees
-            shows = migrate.schema_revision(conn)
-            mismatch = migrate.half_applied(conn)
-            if mismatch:
-                tx.rollback()
-                reason = (f"{TABLE} shows the schema of {shows}, not of {rev}" if shows else
-                          f"{TABLE}'s schema matches no revision")
-                fix = (f"To record the real state: shopmig stamp {shows}." if shows else
-                       "Repair the table by hand to match a revision first (shopmig inspect "
-                       "shows it).")
-                raise StampRefusedError(rev, reason, migrate.revisions(), fix)
-            tx.commit()
-        finally:
-            if tx.is_active:
-                tx.rollback()
-    print(f"{mask_url(url)} is now recorded at revision {rev}"
+    rev = migrate.stamp(url, args.revision, table=args.global_table)  # refuses what the
+    print(f"{mask_url(url)} is now recorded at revision {rev}"         # schema does not show
           + ("" if before else " (the schema did not disagree with the old revision)"))
+    mismatch = migrate.half_applied(url)
+    if mismatch:
+        print(f"warning: {mismatch}", file=sys.stderr)
     return EXIT_OK
 
 
 def _cmd_inspect(url: str, args: argparse.Namespace) -> int:
     from shopmig.catalog import inspect_table
 
-    info = inspect_table(url, args.table)
+    info = inspect_table(url, args.table or args.global_table)
     if args.json:
         _print_json(info.to_dict())
         return EXIT_OK
@@ -466,13 +483,19 @@ def _cmd_inspect(url: str, args: argparse.Namespace) -> int:
         print("indexes:\n" + _table(info.indexes))
     if info.constraints:
         print("constraints:\n" + _table(info.constraints))
+    if info.dependants:
+        print("depends on it:")
+        for d in info.dependants:
+            print(f"  {d['kind']} {d['name']}: {d['detail']}\n    steps: {d['steps']}")
+    if info.schema_state:
+        print(f"schema: {info.schema_state}")
     return EXIT_OK
 
 
 def _cmd_history(url: str, args: argparse.Namespace) -> int:
     from shopmig.migrate import core as migrate
 
-    frame = migrate.history(url)
+    frame = migrate.history(url, table=args.global_table)
     if args.json:
         _print_json(frame.to_dict(orient="records"))
     else:
@@ -483,12 +506,15 @@ def _cmd_history(url: str, args: argparse.Namespace) -> int:
 def _cmd_sql(url: str, args: argparse.Namespace) -> int:
     from shopmig.migrate import core as migrate
 
-    steps = migrate.plan(url, args.target, version_table=True)
+    steps = migrate.plan(url, args.target, version_table=True, table=args.global_table,
+                         column=args.global_column)
     if args.json:
         _print_json([s.to_dict() for s in steps])
         return EXIT_OK
     if not steps:
         print(f"already at {migrate.current_revision(url)}: no SQL to run")
+    for note in steps[0].notes if steps else []:
+        print(f"-- note: {note}")
     for s in steps:
         i = s.impact
         print(f"-- step {s.revision} ({s.direction}): {i.summary}")
@@ -505,7 +531,8 @@ def _cmd_lint(url: str, args: argparse.Namespace) -> int:
     from shopmig.lint import lint_plan
 
     options = validate.migration_options(MigrationOptions(lock_timeout_s=args.lock_timeout))
-    report = lint_plan(url, args.target, options=options)
+    report = lint_plan(url, args.target, options=options, table=args.global_table,
+                       column=args.global_column)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -513,16 +540,19 @@ def _cmd_lint(url: str, args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_DIFFERENCES
 
 
-def _target_choices(url: str, command: str) -> TargetRequiredError:
+def _target_choices(url: str, args: argparse.Namespace) -> TargetRequiredError:
     """What ``upgrade``/``downgrade`` without a TARGET would mean: the next step and the
     whole way, read from the database (nothing runs)."""
     from shopmig.migrate import core as migrate
 
+    command = args.command
     up = command == "upgrade"
-    steps = migrate.plan(url, "head" if up else "base", direction="up" if up else "down")
+    steps = migrate.plan(url, "head" if up else "base", direction="up" if up else "down",
+                         table=args.global_table, column=args.global_column)
     current = migrate.current_revision(url)
     if not steps:
         return TargetRequiredError(command, [], current)
+    steps = [s for s in steps if s.direction == ("up" if up else "down")] or steps
     one, end = ("+1", "head") if up else ("-1", "base")
     last = steps[-1].revision if up else migrate.revisions()[0]
     first = steps[0].revision if up else (migrate.revisions()[
@@ -542,12 +572,13 @@ def _cmd_migrate(url: str, args: argparse.Namespace) -> int:
     if not args.yes_this_is_not_a_copy:
         require_copy(url, args.command)
     if args.target is None:
-        raise _target_choices(url, args.command)
+        raise _target_choices(url, args)
     options = validate.migration_options(
         MigrationOptions(lock_timeout_s=args.lock_timeout,
                          allow_table_rewrite=args.allow_table_rewrite))
     run = migrate.upgrade if args.command == "upgrade" else migrate.downgrade
-    applied = run(url, args.target, options=options)
+    applied = run(url, args.target, options=options, table=args.global_table,
+                  column=args.global_column)
     if args.json:
         _print_json({"applied": [a.to_dict() for a in applied],
                      "revision": migrate.current_revision(url)})
@@ -556,6 +587,8 @@ def _cmd_migrate(url: str, args: argparse.Namespace) -> int:
         print(f"already at {migrate.current_revision(url)}: nothing to do, nothing changed")
     for a in applied:
         print(f"{a.direction}: {a.from_revision} -> {a.to_revision} ({a.seconds:.3f}s)")
+        for note in a.notes:
+            print(f"  {note}")
     return EXIT_OK
 
 
@@ -578,9 +611,10 @@ def _cmd_verify(url: str, args: argparse.Namespace) -> int:
     from shopmig.db import use_connection
     from shopmig.verification.api import verify as verify_tables
 
-    expect = validate.expectations(args.after, args.table, dict(args.expect), name="--expect")
+    expect = validate.expectations(args.after, _verify_table(args), dict(args.expect),
+                                   name="--expect")
     with use_connection(args.before) as before, use_connection(args.after) as after:
-        result = verify_tables(before, after, table=args.table, key=args.key,
+        result = verify_tables(before, after, table=_verify_table(args), key=args.key,
                                expect=expect, method=args.method,
                                chunk_rows=args.chunk_rows, key_range=args.key_range,
                                sample=args.sample, progress=args.progress)
@@ -604,6 +638,8 @@ def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
             duration_s=args.duration, options=options, backup_dir=backup_dir,
             allow_not_a_copy=args.yes_this_is_not_a_copy,
             progress=not args.json and _is_terminal(sys.stderr),
+            table=args.global_table, column=args.global_column,
+            workload=_read_workload(args.workload) if args.workload else None,
         )
     secrets = _secrets(args, url)
     if args.report:
@@ -613,6 +649,8 @@ def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
                     secrets))
     else:
         print(result.summary())
+        for note in result.notes:
+            print(f"  note: {note}")
         for step in result.steps:
             print(f"  {step.revision}: {step.seconds:.3f}s, longest write stall "
                   f"{step.max_write_stall_s:.3f}s, p99 {step.p99_write_latency_s:.3f}s, "
@@ -623,7 +661,24 @@ def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
                   f"{result.backup['restore_command']}")
         if args.report:
             print(f"report: {args.report}")
+        for what in result.left:
+            print(f"left: {what}")
     return EXIT_OK if result.ok else EXIT_DIFFERENCES
+
+
+def _read_workload(path: str) -> list[str]:
+    """The statements of a workload file (split on ``;`` at line ends)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise InvalidArgumentError("--workload", path, f"a readable SQL file ({exc.strerror})"
+                                   ) from None
+    statements = [s.strip() for s in text.split(";\n") if s.strip().rstrip(";").strip()]
+    statements = [s.rstrip(";").strip() for s in statements]
+    if not statements:
+        raise InvalidArgumentError("--workload", path, "a file with at least one statement")
+    return statements
 
 
 def _cmd_notebooks(url: str | None, args: argparse.Namespace) -> int:

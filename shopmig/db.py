@@ -314,3 +314,14 @@ def writing(conn: Connection) -> Iterator[Connection]:
         return
     with conn.begin():
         yield conn
+
+
+def reflect_table(conn: Connection, table: str, schema: str | None = None) -> sa.Table:
+    """The table as the database describes it. SQLAlchemy's warnings about what it cannot
+    represent (an expression index, PostgreSQL's NOT VALID flag on a CHECK) are not errors
+    here: shopmig reads those objects from the catalog itself."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        return sa.Table(table, sa.MetaData(), autoload_with=conn, schema=schema)

@@ -39,9 +39,11 @@ from typing import Any
 import pandas as pd
 
 from shopmig.db import Source, mask_url, reading, use_connection
+from shopmig.dialects import dialect_for
 from shopmig.errors import InvalidArgumentError
 from shopmig.migrate import core as migrate
 from shopmig.migrate.steps import MigrationOptions, StepImpact
+from shopmig.migrate.target import resolve_target
 
 SEVERITIES = ("danger", "warning", "info")
 RULES = (
@@ -51,6 +53,7 @@ RULES = (
     "check-not-valid",
     "table-rewrite",
     "no-lock-timeout",
+    "step-refused",
 )
 STEP_COLUMNS = ["revision", "summary", "lock", "blocks_writes", "rewrites_table",
                 "scans_table", "expected_lock_s", "findings"]
@@ -768,7 +771,7 @@ def _plain(value: Any) -> Any:
 
 def lint_plan(
     source: Source, target: str = "head", *, options: MigrationOptions | None = None,
-    direction: str | None = None,
+    direction: str | None = None, table: str | None = None, column: str | None = None,
 ) -> LintReport:
     """The preflight view of going from ``source``'s current revision to ``target``.
 
@@ -782,10 +785,12 @@ def lint_plan(
     """
     opts = options or MigrationOptions()
     with use_connection(source) as conn:
-        planned = migrate.plan(conn, target, direction=direction)
+        planned = migrate.plan(conn, target, direction=direction, table=table, column=column,
+                               options=opts)
         with reading(conn):
             current = migrate.current_revision(conn)
-            rows = migrate._table_rows(conn)
+            target_table = resolve_target(conn, table, column)
+            rows = dialect_for(conn).count_rows(conn, target_table)
         dialect = conn.dialect.name
         version = conn.dialect.server_version_info
         url = mask_url(conn)
@@ -795,6 +800,10 @@ def lint_plan(
     findings: list[Finding] = []
     for step in planned:
         found = linter.lint(step.sql, step.revision)
+        if step.refusal:
+            found.insert(0, Finding("step-refused", "danger", step.sql, step.refusal,
+                                    "Remove the blocker on a copy first, or allow the rewrite "
+                                    "knowingly (--allow-table-rewrite).", step.revision))
         findings.extend(found)
         i = step.impact
         records.append({
