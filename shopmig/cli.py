@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from shopmig import validate
@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("target", nargs="?", default="head")
     s.add_argument("--lock-timeout", type=float, default=MigrationOptions.lock_timeout_s,
                    help="seconds each step may wait for its lock (default: %(default)s)")
+    s.add_argument("--allow-table-rewrite", action="store_true",
+                   help="lint the plan as it would run with --allow-table-rewrite")
     s.add_argument("--json", action="store_true")
 
     for name, helptext in (("upgrade", "+1, head or a revision id"),
@@ -211,7 +213,7 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
+def _table(rows: Sequence[Mapping[Any, Any]]) -> str:
     """Rows as an aligned text table; a missing value (None, NaN) shows as a dash."""
     import pandas as pd
 
@@ -239,10 +241,19 @@ def _write_private(path: str, text: str) -> None:
 # ------------------------------------------------------------------ checks before anything
 
 
+def _check_table(value: str, limit: int) -> None:
+    """A ``--table`` value: each part of ``schema.table`` a name of at most ``limit`` bytes
+    (a quoted part may hold dots: then the whole is checked)."""
+    validate.identifier(value, "--table", max_bytes=2 * limit + 5)
+    if '"' not in value:
+        for part in value.split("."):
+            validate.identifier(part, "--table", max_bytes=limit)
+
+
 def _check_target(args: argparse.Namespace, limit: int) -> None:
     """The global ``--table`` (``schema.table`` allowed) and ``--column``, when given."""
     if args.global_table is not None:
-        validate.identifier(args.global_table, "--table", max_bytes=2 * limit + 1)
+        _check_table(args.global_table, limit)
     if args.global_column is not None:
         validate.identifier(args.global_column, "--column", max_bytes=limit)
 
@@ -276,7 +287,7 @@ def _check_inspect(url: str, args: argparse.Namespace) -> None:
     validate.database_url(url, "--url")
     _check_target(args, _name_bytes(url))
     if args.table is not None:
-        validate.identifier(args.table, "--table", max_bytes=2 * _name_bytes(url) + 1)
+        _check_table(args.table, _name_bytes(url))
 
 
 def _check_lint(url: str, args: argparse.Namespace) -> None:
@@ -308,8 +319,7 @@ def _check_verify(url: str, args: argparse.Namespace) -> None:
     validate.database_url(args.after, "--after")
     limit = _name_bytes(args.before, args.after)
     _check_target(args, limit)
-    validate.identifier(_verify_table(args) if args.table is None else args.table, "--table",
-                        max_bytes=limit)
+    _check_table(_verify_table(args), limit)
     validate.identifier(args.key, "--key", max_bytes=limit)
     validate.verify_options(expect=dict(args.expect), chunk_rows=args.chunk_rows,
                             sample=args.sample)
@@ -530,7 +540,8 @@ def _cmd_sql(url: str, args: argparse.Namespace) -> int:
 def _cmd_lint(url: str, args: argparse.Namespace) -> int:
     from shopmig.lint import lint_plan
 
-    options = validate.migration_options(MigrationOptions(lock_timeout_s=args.lock_timeout))
+    options = validate.migration_options(MigrationOptions(
+        lock_timeout_s=args.lock_timeout, allow_table_rewrite=args.allow_table_rewrite))
     report = lint_plan(url, args.target, options=options, table=args.global_table,
                        column=args.global_column)
     if args.json:
@@ -715,8 +726,9 @@ def _cmd_classroom(url: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+Check = Callable[[Any, argparse.Namespace], None]
 Command = Callable[[Any, argparse.Namespace], int]
-_COMMANDS: dict[str, tuple[Command, Command]] = {
+_COMMANDS: dict[str, tuple[Check, Command]] = {
     # command: (checks made before anything happens, the command)
     "init-demo": (_check_init_demo, _cmd_init_demo),
     "adopt": (_check_url, _cmd_adopt),

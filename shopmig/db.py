@@ -84,7 +84,7 @@ def mask_url(url: str | URL | Engine | Connection) -> str:
         try:
             url = make_url(url)
         except (ArgumentError, ValueError):
-            return mask_unparsed(url)
+            return mask_unparsed(str(url))
     return _QUERY_SECRET.sub(r"\1=***", url.render_as_string(hide_password=True))
 
 
@@ -153,7 +153,7 @@ def open_engine(
     parsed = parse_url(url)
     dialect = dialect_for(parsed)
     kwargs: dict[str, object] = {"echo": echo}
-    connect_args: dict[str, object] = {}
+    connect_args: dict[str, object] = dict(dialect.connect_args())
     memory = False
     if dialect.is_server:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S

@@ -69,7 +69,7 @@ def number(name: str, value: object, *, low: float, high: float, integer: bool =
         ok_type = isinstance(value, int) and not isinstance(value, bool)
         if not ok_type and hasattr(value, "__index__") and not isinstance(value, bool):
             try:
-                value, ok_type = value.__index__(), True  # type: ignore[union-attr]
+                value, ok_type = value.__index__(), True
             except TypeError:
                 ok_type = False
     else:
@@ -218,7 +218,7 @@ def database_url(url: object, name: str = "url", *, new: bool = False) -> URL:
 
         if not isinstance(url, URL):
             raise InvalidArgumentError(name, type(url).__name__, "a database URL")
-    parsed = parse_url(url)  # type: ignore[arg-type]
+    parsed = parse_url(url)
     dialect = dialect_for(parsed)
     open_engine(parsed, must_exist=False).dispose()  # the driver's option checks, no connection
     path = dialect.file_path(parsed)
@@ -343,7 +343,7 @@ def _convert(value: Any, python_type: type) -> Any:
     if python_type is int:
         return int(str(value).strip())
     if python_type in (_dt.date, _dt.datetime, _dt.time):
-        return python_type.fromisoformat(str(value).strip())  # type: ignore[attr-defined]
+        return python_type.fromisoformat(str(value).strip())
     if python_type is str:
         return str(value)
     return value

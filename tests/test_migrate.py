@@ -614,11 +614,12 @@ def test_lock_timeout_gives_up_and_changes_nothing(
 def test_lock_timeout_retry_succeeds_once_blocker_ends(
     server_demo_url: str, blocker: sa.Connection
 ) -> None:
+    # The blocker goes 1.5 s after the step starts: its first 1 s wait must time out.
     release = threading.Timer(1.5, blocker.rollback)
-    release.start()
     try:
         options = shopmig.MigrationOptions(lock_timeout_s=1, retries=3, backoff_s=0.2)
-        applied = shopmig.upgrade(server_demo_url, "+1", options=options)
+        applied = shopmig.upgrade(server_demo_url, "+1", options=options,
+                                  on_step=lambda _step: release.start())
     finally:
         release.join()
     assert applied[0].revision == ADD_STATUS

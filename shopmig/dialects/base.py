@@ -20,8 +20,9 @@ Sections (each subclass keeps the same order):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -62,6 +63,10 @@ class Dialect:
         from sqlalchemy.engine import default
 
         return default.DefaultDialect()
+
+    def connect_args(self) -> dict[str, Any]:
+        """Extra arguments for the driver's connect (besides shopmig's connect timeout)."""
+        return {}
 
     @staticmethod
     def prepare_engine(engine: sa.Engine) -> None:
@@ -403,8 +408,8 @@ class Dialect:
                              lock="exclusive", blocks_writes="yes")
         if meta.get("baseline_created") != target.display:
             return self.plan(
-                BASELINE, "down", [], impact.__class__(**{
-                    **impact.to_dict(), "summary": "refused: shopmig never drops your table"}),
+                BASELINE, "down", [],
+                dataclasses.replace(impact, summary="refused: shopmig never drops your table"),
                 state, refusal=f"{target.display} was not created by shopmig's baseline "
                 "revision (it was adopted), and shopmig never drops your table.",
                 hint="'base' in shopmig means the baseline: stop there (shopmig downgrade base).")
@@ -507,9 +512,64 @@ class Dialect:
         sa.Table("t", sa.MetaData(), column)
         return str(sa.schema.CreateColumn(column).compile(dialect=self.sa_dialect)).strip()
 
+    # -------------------------------------------------------------- lint (shopmig.lint's rules)
+    # What the preflight rules ask a database. Each rule in ``shopmig/lint/rules/`` states
+    # which of these capabilities it is about; the defaults describe a database that has none
+    # of them.
+
+    lock_rates_s_per_row: ClassVar[dict[str, float]] = {"rewrite": 2.0e-6, "index": 0.75e-6,
+                                                        "scan": 0.15e-6}
+    """Seconds per row a step spends holding its lock, by kind of work: ``rewrite`` (copy
+    every row), ``index`` (build an index), ``scan`` (read every row). The rates of the
+    expected lock time (``shopmig.lint.estimate``)."""
+    lock_rates_basis: ClassVar[str] = "not measured (the slowest rates measured elsewhere)"
+    """What the rates were measured on (shown with every estimate)."""
+
+    def lock_timeout_sql(self, seconds: float) -> str | None:
+        """The statement that bounds how long DDL waits for its lock (``None``: the database
+        has no lock queue to bound, so the ``no-lock-timeout`` rule does not apply)."""
+        return None
+
+    lock_timeout_variables: ClassVar[tuple[str, ...]] = ()
+    """Session variables that set the lock timeout (a ``SET`` of one counts as setting it)."""
+    has_concurrent_index_builds: ClassVar[bool] = False
+    """``CREATE INDEX CONCURRENTLY`` builds an index while writes go on (a plain
+    ``CREATE INDEX`` blocks them)."""
+    has_online_alter_clauses: ClassVar[bool] = False
+    """``ALTER TABLE``/``CREATE INDEX`` take ``ALGORITHM=`` and ``LOCK=`` clauses: without them
+    the server picks, and may copy the table or block writes instead of refusing."""
+    has_not_valid_constraints: ClassVar[bool] = False
+    """A CHECK or FOREIGN KEY can be added ``NOT VALID`` (no scan) and validated later while
+    writes go on; without ``NOT VALID`` every row is checked under a lock that blocks writes."""
+    set_not_null_scans: ClassVar[bool] = False
+    """``ALTER COLUMN ... SET NOT NULL`` reads every row under a lock that blocks writes."""
+    valid_check_spares_not_null_scan_from: ClassVar[tuple[int, ...] | None] = None
+    """From this server version a validated ``CHECK (col IS NOT NULL)`` lets ``SET NOT NULL``
+    skip its scan (None: never)."""
+    constant_default_without_rewrite_from: ClassVar[tuple[int, ...]] = ()
+    """From this server version ``ADD COLUMN ... DEFAULT <constant>`` rewrites no row (``()``:
+    every version)."""
+    alter_column_type_rewrites: ClassVar[bool] = False
+    """``ALTER COLUMN ... TYPE`` rewrites every row (unless the new type is binary-compatible)."""
+    update_writes_new_row_versions: ClassVar[bool] = False
+    """An UPDATE writes a new version of every row it changes (MVCC): the table grows until
+    VACUUM."""
+    one_write_lock: ClassVar[bool] = False
+    """One write lock for the whole database: while a statement writes, every writer of every
+    table waits."""
+    drop_column_rewrites: ClassVar[bool] = False
+    """``DROP COLUMN`` rewrites every row of the table."""
+    check_constraint_copies_table: ClassVar[bool] = False
+    """Adding an enforced CHECK copies the whole table (no online path)."""
+    volatile_default_effect: ClassVar[str] = "rewrite"
+    """What ``ADD COLUMN`` with a volatile default (``random()``, ``uuid()``...) does:
+    ``rewrite`` (every row is written with its own value), ``copy`` (the server cannot add it
+    instantly and copies the table) or ``refused`` (the database refuses the statement)."""
+
     # -------------------------------------------------------------- URL options (validation)
 
-    def url_option_problems(self, url: URL, connect_params: dict[str, Any]) -> list[str]:
+    def url_option_problems(self, url: URL, connect_params: Mapping[str, Any]
+                            ) -> list[str]:
         """What the driver would refuse in ``url``'s query options, one sentence each (empty
         when nothing), found *without* connecting. ``connect_params`` are the keyword
         arguments SQLAlchemy would pass the driver's ``connect()``. The default knows no

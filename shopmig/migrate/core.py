@@ -79,6 +79,7 @@ class Step:
     statements: list[str] = field(default_factory=list)
     refusal: str | None = None
     notes: list[str] = field(default_factory=list)
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The step as a plain dict (for JSON)."""
@@ -349,7 +350,8 @@ def _step(plan: StepPlan, dialect: Dialect, version_table: bool,
     if version_table:
         sql += "\n" + _version_sql(dialect, plan.revision, plan.direction)
     return Step(plan.revision, plan.direction, STEPS[plan.revision].description, sql,
-                plan.impact, [s.sql for s in plan.statements], plan.refusal, list(notes))
+                plan.impact, [s.sql for s in plan.statements], plan.refusal, list(notes),
+                plan.hint)
 
 
 def _plans(dialect: Dialect, state: TableState, path: Sequence[str], direction: str,
@@ -452,14 +454,13 @@ def _lock_key(conn: Connection) -> str:
 
 @contextlib.contextmanager
 def _migrating(conn: Connection, opts: MigrationOptions, external: bool) -> Iterator[Dialect]:
-    """The migration lock, the session timeouts, and SQLite's up-front write lock, for the
-    whole run; the timeouts are reset and the lock released whatever happens."""
+    """The migration lock and SQLite's up-front write lock, for the whole run (the session
+    timeouts are set around each step's attempt, see :func:`_run_one`); the timeouts are reset
+    and the lock released whatever happens."""
     dialect = dialect_for(conn)
     lock = (contextlib.nullcontext() if external
             else dialect.migration_lock(conn, _lock_key(conn), opts.lock_wait_s))
     with lock:
-        dialect.set_timeouts(conn, opts)
-        _settle(conn, external)
         try:
             with dialect.migration_transactions(conn):
                 yield dialect
@@ -579,12 +580,15 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
     while True:
         attempts += 1
         before = current_revision(conn)
+        dialect.set_timeouts(conn, opts)  # the step's own statements wait at most this long
         _settle(conn, external)
         try:
             if direction == "up":
                 command.upgrade(cfg, revision)
             else:
                 command.downgrade(cfg, _previous(revision) or "base")
+            _settle(conn, external)
+            dialect.reset_timeouts(conn)
             _settle(conn, external)
             return attempts, ran
         except ShopmigError:
@@ -602,8 +606,6 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
                 _settle(conn, external)
                 if attempts <= opts.retries and not leftovers:
                     time.sleep(opts.backoff_s * 2 ** (attempts - 1))
-                    dialect.set_timeouts(conn, opts)
-                    _settle(conn, external)
                     continue
                 if not leftovers:
                     raise LockTimeoutError(url, revision, attempts, opts.lock_timeout_s) from None
@@ -623,28 +625,36 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
             _require_versioned(conn, tgt)
         resolve_revision(current_revision(conn), target, direction=direction)  # fail early
         with _migrating(conn, opts, external) as dialect:
-            recorded = current_revision(conn)
-            _settle(conn, external)
-            start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external,
-                                     direction)
-            goal = resolve_revision(start, target, direction=direction)
-            path = _path(start, goal, direction)
-            for rev in path:
-                before = current_revision(conn)
-                state = dialect.table_state(conn, tgt).but(joined_transaction=external)
+            step = "the check before the first step"
+            before: str | None = None
+            try:
+                recorded = current_revision(conn)
+                before = recorded
                 _settle(conn, external)
-                planned = build(rev, direction, dialect, state, opts)
-                runtime.refuse_if_needed(conn, planned, opts)
-                _settle(conn, external)
-                if on_step is not None:
-                    on_step(_step(planned, dialect, False))
-                started = time.perf_counter()
-                attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts, external)
-                after = current_revision(conn)
-                _settle(conn, external)
-                applied.append(AppliedStep(
-                    rev, direction, before, after, round(time.perf_counter() - started, 4),
-                    attempts, [_JOINED_NOTE] if external else [], ran))
+                start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external,
+                                         direction)
+                goal = resolve_revision(start, target, direction=direction)
+                path = _path(start, goal, direction)
+                for rev in path:
+                    step = rev
+                    before = current_revision(conn)
+                    state = dialect.table_state(conn, tgt).but(joined_transaction=external)
+                    _settle(conn, external)
+                    planned = build(rev, direction, dialect, state, opts)
+                    runtime.refuse_if_needed(conn, planned, opts)
+                    _settle(conn, external)
+                    if on_step is not None:
+                        on_step(_step(planned, dialect, False))
+                    started = time.perf_counter()
+                    attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts,
+                                             external)
+                    after = current_revision(conn)
+                    _settle(conn, external)
+                    applied.append(AppliedStep(
+                        rev, direction, before, after, round(time.perf_counter() - started, 4),
+                        attempts, [_JOINED_NOTE] if external else [], ran))
+            except (DBAPIError, CommandError) as exc:  # outside a step's own handling
+                raise _failure(conn, dialect, tgt, step, before, exc) from None
         return applied
 
 

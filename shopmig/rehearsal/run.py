@@ -11,9 +11,11 @@ CLI's ``--json``) and ``to_html()`` (a self-contained report).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +34,7 @@ from shopmig.databases import (
     is_server,
     same_database,
 )
-from shopmig.db import mask_url, parse_url, reading, use_connection
+from shopmig.db import mask_url, parse_url, reading, reflect_table, use_connection
 from shopmig.dialects import dialect_for
 from shopmig.errors import (
     InvalidArgumentError,
@@ -230,23 +232,30 @@ def _baseline_url(copy_url: str) -> str:
 
 def _actual_rows(copy_url: str, target: Target, key: list[str], keys: list[tuple[Any, ...]],
                  columns: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """The copy's current values of ``columns`` for the rows with ``keys``."""
+    """The copy's current values of ``columns`` for the rows with ``keys`` (as logged: uuids
+    as text), looked up by key in batches."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     with use_connection(copy_url) as conn, reading(conn):
-        present = {c["name"] for c in sa.inspect(conn).get_columns(target.table,
-                                                                   schema=target.schema)}
-        names = list(dict.fromkeys([*key, *(c for c in columns if c in present)]))
-        t = sa.table(target.table, *(sa.column(n) for n in names), schema=target.schema)
+        table = reflect_table(conn, target.table, target.schema)
+        names = list(dict.fromkeys([*key, *(c for c in columns if c in table.c)]))
         for i in range(0, len(keys), 300):
             chunk = keys[i : i + 300]
-            cond = sa.or_(*(sa.and_(*(t.c[k] == _param(v) for k, v in zip(key, kt, strict=True)))
-                            for kt in chunk))
-            for row in conn.execute(sa.select(*t.c).where(cond)).mappings():
+            cond = sa.or_(*(sa.and_(*(table.c[k] == _param(table.c[k], v)
+                                      for k, v in zip(key, kt, strict=True))) for kt in chunk))
+            stmt = sa.select(*(table.c[n] for n in names)).where(cond)
+            for row in conn.execute(stmt).mappings():
                 out[tuple(_norm(row[k]) for k in key)] = {c: row[c] for c in names}
     return out
 
 
-def _param(value: Any) -> Any:
+def _param(column: sa.Column, value: Any) -> Any:
+    """A logged key value (text for a uuid) as the column's own Python type."""
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        return value
+    if kind is uuid.UUID and isinstance(value, str):
+        return uuid.UUID(value)
     return value
 
 
@@ -272,6 +281,13 @@ def _key_tuples(frame: pd.DataFrame, key: list[str]) -> set[tuple[Any, ...]]:
     return {tuple(_norm(v) for v in row) for row in frame[key].itertuples(index=False)}
 
 
+def _result_keys(frame: pd.DataFrame, key: list[str]) -> set[tuple[Any, ...]]:
+    """The keys of a verify result's ``changed``/``expectation_failures`` rows, as tuples."""
+    if frame.empty:
+        return set()
+    return {(_norm(k),) if len(key) == 1 else tuple(map(_norm, k)) for k in frame["key"]}
+
+
 @dataclass(frozen=True)
 class _Check:
     result: VerifyResult
@@ -288,29 +304,30 @@ def _check(copy_url: str, baseline: str, events: list[WriteEvent], target: Targe
     committed writes: a committed write the copy does not hold is *lost*; a difference no
     committed write explains (a row gone, a value changed, the new column not at its default)
     is *unexplained* (the migration changed data)."""
+    def has_column(url: str) -> bool:
+        with use_connection(url) as conn, reading(conn):
+            return target.column in {c["name"] for c in sa.inspect(conn).get_columns(
+                target.table, schema=target.schema)}
+
+    # the column this rehearsal added: every row that existed before must hold its default
+    added = has_column(copy_url) and not has_column(baseline)
+    expect = {target.column: STATUS_DEFAULT} if added else None
+    # one comparison gives both: changed values, and pre-existing rows off the default
     result = verify(baseline, copy_url, table=target.display,
-                    key=key[0] if len(key) == 1 else key)
-    expected = {k: v for k, v in expected_state(events).items()}
+                    key=key[0] if len(key) == 1 else key, expect=expect)
+    expected = dict(expected_state(events))
     written = sorted({c for want in expected.values() for c in want if not c.startswith("__")})
     actual = _actual_rows(copy_url, target, key, list(expected), written)
     lost = sum(not (k in actual and all(_same(actual[k].get(c), v) for c, v in want.items()
                                         if not c.startswith("__") and c in actual[k]))
                for k, want in expected.items())
     missing = _key_tuples(result.missing, key)
-    changed_frame = result.changed
-    changed_keys = ({tuple([_norm(k)]) if len(key) == 1 else tuple(map(_norm, k))
-                     for k in changed_frame["key"]} if len(changed_frame) else set())
     unexpected = _key_tuples(result.unexpected, key)
-    unexplained = len(missing) + len((changed_keys | unexpected) - set(expected))
-    if target.column in result.columns_added:
+    unexplained = len(missing) + len((_result_keys(result.changed, key) | unexpected)
+                                      - set(expected))
+    if expect:
         touched = {k for k, want in expected.items() if target.column in want}
-        pending = verify(baseline, copy_url, table=target.display,
-                         key=key[0] if len(key) == 1 else key,
-                         expect={target.column: STATUS_DEFAULT})
-        failures = pending.expectation_failures
-        keys = ({tuple([_norm(k)]) if len(key) == 1 else tuple(map(_norm, k))
-                 for k in failures["key"]} if len(failures) else set())
-        unexplained += len(keys - touched)
+        unexplained += len(_result_keys(result.expectation_failures, key) - touched)
     errors = [e for e in events if not e.ok and e.error_kind == "workload"]
     examples = list(dict.fromkeys(f"{e.kind}: {e.error}" for e in errors))[:3]
     return _Check(result, lost, unexplained, sum(e.ok for e in events), len(errors), examples)
@@ -466,7 +483,7 @@ def _rehearse_on_copy(
         notes.append(f"adopted {tgt.display} on the copy (the source is not changed)")
     start_at = source_revision or BASELINE
     if not plan(copy_url, target, table=table_arg) and current_revision(copy_url) != start_at:
-        rewind = MigrationOptions(**{**opts.to_dict(), "allow_table_rewrite": True})
+        rewind = dataclasses.replace(opts, allow_table_rewrite=True)
         downgrade(copy_url, start_at, options=rewind, table=table_arg)
         notes.append(f"the copy was at {target} from an earlier run: rolled it back to "
                      f"{start_at} to rehearse again")
@@ -577,7 +594,7 @@ def _roundtrip(copy_url: str, baseline: str, start: str | None, end: str | None,
             t = sa.table(tgt.table, sa.column(tgt.column), schema=tgt.schema)
             dropped = conn.execute(sa.select(sa.func.count()).select_from(t).where(
                 t.c[tgt.column] != STATUS_DEFAULT)).scalar_one()
-    trip = MigrationOptions(**{**opts.to_dict(), "allow_table_rewrite": True})
+    trip = dataclasses.replace(opts, allow_table_rewrite=True)
     downgrade(copy_url, start or revisions()[0], options=trip, table=table_arg)
     upgrade(copy_url, end or "head", options=trip, table=table_arg)
     after = verify(baseline, copy_url, table=tgt.display, key=key[0] if len(key) == 1 else key,

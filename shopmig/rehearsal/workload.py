@@ -130,10 +130,11 @@ def derive_workload(conn: Connection, target: Target | None = None, *,
         target = target or resolve_target(conn)
         table = reflect_table(conn, target.table, target.schema)
         insp = sa.inspect(conn)
-        uniques = [u["column_names"] for u in insp.get_unique_constraints(
-            target.table, schema=target.schema)]
-        uniques += [i["column_names"] for i in insp.get_indexes(target.table,
-                                                                  schema=target.schema)
+        uniques: list[list[str]] = [list(u["column_names"]) for u in
+                                    insp.get_unique_constraints(target.table,
+                                                                schema=target.schema)]
+        uniques += [[c for c in i["column_names"] if c is not None]
+                    for i in insp.get_indexes(target.table, schema=target.schema)
                     if i.get("unique") and all(c is not None for c in i["column_names"])]
         key = [c.name for c in table.primary_key.columns]
         if not key:
@@ -329,14 +330,14 @@ class ShopWorkload:
                         inserted=True)
         elif (roll < 0.8 and plan.update_column is not None) or not self.status_ready:
             assert plan.update_column is not None
-            key = self.rng.choice(plan.keys)
+            chosen = self.rng.choice(plan.keys)
             value = round(self.rng.uniform(1, 500), 2)
-            self._timed(conn, "update_amount", list(key), {plan.update_column: value},
-                        self._update(plan, key, {plan.update_column: value}))
+            self._timed(conn, "update_amount", list(chosen), {plan.update_column: value},
+                        self._update(plan, chosen, {plan.update_column: value}))
         else:
-            key = self.rng.choice(plan.keys)
-            self._timed(conn, "update_status", list(key), {status_col: PAID},
-                        self._update(plan, key, {status_col: PAID}))
+            chosen = self.rng.choice(plan.keys)
+            self._timed(conn, "update_status", list(chosen), {status_col: PAID},
+                        self._update(plan, chosen, {status_col: PAID}))
 
     def _update(self, plan: WorkloadPlan, key: tuple[Any, ...], values: dict[str, Any]
                 ) -> sa.Executable:

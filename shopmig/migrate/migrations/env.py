@@ -59,9 +59,8 @@ def _url() -> str | None:
 def run_offline() -> None:
     """Render SQL without connecting (for the dialect of the URL, or SQLite)."""
     url = _url()
-    kwargs = {"url": url} if url else {"dialect_name": "sqlite"}
-    context.configure(literal_binds=True, version_table=VERSION_TABLE,
-                      transaction_per_migration=True, **kwargs)
+    context.configure(url=url, dialect_name=None if url else "sqlite", literal_binds=True,
+                      version_table=VERSION_TABLE, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -94,7 +93,7 @@ def run_online() -> None:
                 if not url:
                     raise SystemExit("shopmig's migrations need a database: pass -x url=... or "
                                      "set sqlalchemy.url / $SHOPMIG_DATABASE_URL")
-                engine = open_engine(url)
+                engine = open_engine(url, must_exist=False)  # as alembic would: a new file
                 stack.callback(engine.dispose)
             connection = stack.enter_context(engine.connect())  # type: ignore[union-attr]
             # a connection handed out inside its owner's transaction is the owner's to commit
