@@ -311,7 +311,9 @@ def _check_copy(url: str, args: argparse.Namespace) -> None:
 
 
 def _verify_table(args: argparse.Namespace) -> str:
-    return str(args.table or args.global_table or TABLE)
+    """``verify --table``, else the global ``--table``, else orders (an empty one is an
+    error, not a default)."""
+    return str(args.table if args.table is not None else (args.global_table or TABLE))
 
 
 def _check_verify(url: str, args: argparse.Namespace) -> None:
