@@ -16,13 +16,15 @@ the connection instead.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import warnings
 from collections.abc import Iterator
 from typing import TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SAWarning
 from sqlalchemy.pool import NullPool, StaticPool
 
 from shopmig.dialects import dialect_for
@@ -31,6 +33,7 @@ from shopmig.errors import (
     DatabaseError,
     DatabaseNotFoundError,
     DatabaseUnreachableError,
+    DiskFullError,
     InvalidURLError,
     ShopmigError,
 )
@@ -85,6 +88,45 @@ def mask_url(url: str | URL | Engine | Connection) -> str:
     return _QUERY_SECRET.sub(r"\1=***", url.render_as_string(hide_password=True))
 
 
+def url_secrets(*urls: str | URL | None) -> list[str]:
+    """The passwords in ``urls`` (the user's and a ``password=`` query value), as they would
+    appear in text: what :func:`shopmig.masking.scrub` must never let through."""
+    found: list[str] = []
+    for url in urls:
+        if url is None:
+            continue
+        try:
+            parsed = url if isinstance(url, URL) else make_url(url)
+        except (ArgumentError, ValueError, TypeError):
+            continue
+        for value in (parsed.password, parsed.query.get("password")):
+            for item in (value if isinstance(value, tuple) else (value,)):
+                if item:
+                    found.append(str(item))
+    return found
+
+
+def _options_refused(url: URL, exc: BaseException) -> InvalidURLError:
+    detail = str(exc).split(" (Background on")[0].strip().rstrip(".")
+    return InvalidURLError(mask_url(url), f"the driver does not accept its options ({detail})")
+
+
+def check_url_options(engine: Engine) -> None:
+    """Raise :class:`InvalidURLError` when the driver would refuse the URL's query options
+    (``?charset=nonsense``, ``?ssl_ca=/nonexistent``, an unknown option): checked without
+    connecting, so a bad option fails in one line before anything happens."""
+    url = engine.url
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SAWarning)  # e.g. options pysqlite would ignore
+            _, params = engine.dialect.create_connect_args(url)
+    except (ArgumentError, SAWarning, TypeError, ValueError) as exc:
+        raise _options_refused(url, exc) from None
+    problems = dialect_for(url).url_option_problems(url, params)
+    if problems:
+        raise InvalidURLError(mask_url(url), "the driver would refuse it: " + "; ".join(problems))
+
+
 def is_memory_database(url: URL) -> bool:
     """True for an embedded database that lives in one connection (``sqlite://``)."""
     dialect = dialect_for(url)
@@ -127,11 +169,20 @@ def open_engine(
     if not pooled and not memory:
         kwargs["poolclass"] = NullPool  # closing the connection closes the socket/file too
     try:
-        engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SAWarning)  # e.g. options pysqlite would ignore
+            engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
     except NoSuchModuleError as exc:
         raise InvalidURLError(mask_url(parsed), f"unknown dialect or driver ({exc})") from exc
     except (ArgumentError, ImportError) as exc:
         raise InvalidURLError(mask_url(parsed), str(exc)) from exc
+    except (SAWarning, TypeError, ValueError) as exc:
+        raise _options_refused(parsed, exc) from None
+    try:
+        check_url_options(engine)
+    except InvalidURLError:
+        engine.dispose()
+        raise
     dialect.prepare_engine(engine)
     return engine
 
@@ -143,6 +194,12 @@ def translate_error(exc: BaseException, url: str | URL | Engine | Connection) ->
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     lowered = str(orig).lower()
     code = orig.args[0] if getattr(orig, "args", None) and isinstance(orig.args[0], int) else None
+    if "invalid connection option" in lowered or lowered.startswith("connection is bad: invalid"):
+        return InvalidURLError(masked, f"the driver refused it ({text})")
+    if ("disk is full" in lowered or "no space left on device" in lowered
+            or getattr(orig, "errno", None) == errno.ENOSPC
+            or getattr(orig, "sqlstate", None) == "53100"):
+        return DiskFullError(masked, text)
     if code in (1045,) or "password authentication failed" in lowered or (
         "no password supplied" in lowered
     ):
@@ -168,6 +225,16 @@ def translate_error(exc: BaseException, url: str | URL | Engine | Connection) ->
     return DatabaseError(masked, text)
 
 
+def driver_option_error(exc: BaseException, url: str | URL | Engine | Connection) -> ShopmigError:
+    """A driver that failed *before* talking to the server (a Python error from its
+    connect call: an option it cannot use, a certificate file it cannot read) as one
+    :class:`InvalidURLError`, password masked."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return DiskFullError(mask_url(url), str(exc))
+    detail = f"{type(exc).__name__}: {str(exc).strip() or 'no detail'}".splitlines()[0]
+    return InvalidURLError(mask_url(url), f"the driver could not use its options ({detail})")
+
+
 @contextlib.contextmanager
 def use_connection(source: Source, *, must_exist: bool = True) -> Iterator[Connection]:
     """Yield a connection for ``source``, closing it afterwards only if it was opened here.
@@ -185,6 +252,8 @@ def use_connection(source: Source, *, must_exist: bool = True) -> Iterator[Conne
             conn = engine.connect()
         except DBAPIError as exc:
             raise translate_error(exc, engine.url) from None
+        except (AttributeError, LookupError, OSError, TypeError, ValueError) as exc:
+            raise driver_option_error(exc, engine.url) from None
         with conn:
             try:
                 yield conn
@@ -207,6 +276,9 @@ def connect(url: str | URL, *, must_exist: bool = True) -> Connection:
     except DBAPIError as exc:
         engine.dispose()
         raise translate_error(exc, url) from None
+    except (AttributeError, LookupError, OSError, TypeError, ValueError) as exc:
+        engine.dispose()
+        raise driver_option_error(exc, url) from None
 
 
 def quote(conn: Connection | Engine | sa.Dialect, name: str) -> str:

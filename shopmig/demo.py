@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import URL, Connection
 
+from shopmig import validate
 from shopmig.databases import (
     META_TABLE,
     create_database,
@@ -77,6 +78,7 @@ def make_demo_shop(
     migrate it. If ``orders`` exists, raises :class:`~shopmig.errors.TableExistsError` unless
     ``replace=True``, and ``replace`` only ever drops a database shopmig made as a demo.
     """
+    validate.demo_options(rows, seed)
     rows = _check_rows(rows)
     frame = demo_orders(rows, seed)
     if isinstance(source, str | URL) and is_server(source) and not database_exists(source):

@@ -94,7 +94,7 @@ class DatabaseError(ShopmigError):
         self.url = url
         super().__init__(
             f"database error on {url}: {detail.rstrip('.')}.",
-            hint=hint or "Nothing was changed; fix the cause above and try again.",
+            hint=hint or "Fix the cause above and try again.",
         )
 
 
@@ -428,4 +428,117 @@ class CopyIncompleteError(ShopmigError):
             + (f"; ... ({more} more)" if more > 0 else "") + ". The copy was dropped.",
             hint="Report this with the objects above; meanwhile copy with the database's "
             "own tools by hand (pg_dump/pg_restore, mariadb-dump) and check the objects.",
+        )
+
+
+class SameDatabaseError(ShopmigError):
+    """A copy (or rehearsal copy) would be the source database itself: the two URLs reach the
+    same database (compared by identity: the server and the database's name, or the SQLite
+    file's device and inode), so writing the "copy" would write the source."""
+
+    def __init__(self, source: str, target: str, action: str = "copy") -> None:
+        self.source = source
+        self.target = target
+        self.action = action
+        super().__init__(
+            f"refusing to {action}: {target} is the source database {source} itself (the two "
+            "URLs reach the same database). Nothing was changed.",
+            hint="Name a different database (or file) for the copy.",
+        )
+
+
+class UnwritablePathError(ShopmigError):
+    """A file or folder shopmig was asked to write cannot be written (checked before anything
+    else happens)."""
+
+    def __init__(self, name: str, path: str, reason: str) -> None:
+        self.name = name
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"{name} {path!r} cannot be written: {reason}. Nothing was changed.",
+            hint="Choose a path in a folder that exists and that you can write to.",
+        )
+
+
+class DiskFullError(ShopmigError):
+    """The disk (or the database's storage) ran out of space while shopmig wrote to it.
+    ``cleaned`` says whether what was half-made was removed again (checked, not assumed)."""
+
+    def __init__(self, where: str, detail: str, *, cleaned: bool | None = None) -> None:
+        self.where = where
+        self.detail = detail
+        self.cleaned = cleaned
+        outcome = {True: " What was half-made was removed again.",
+                   False: " A half-made result may be left behind: check before retrying.",
+                   None: ""}[cleaned]
+        super().__init__(
+            f"no space left writing {where}: {detail.rstrip('.')}.{outcome}",
+            hint="Free some disk space (or choose another place) and run the command again.",
+        )
+
+
+class TargetRequiredError(ShopmigError):
+    """``shopmig upgrade``/``downgrade`` without a TARGET: which way and how far is the user's
+    call, so shopmig says what each choice would do instead of running a step."""
+
+    def __init__(self, command: str, choices: Sequence[str], current: str | None = None) -> None:
+        self.command = command
+        self.choices = list(choices)
+        self.current = current
+        if self.choices:
+            problem = f"{command} needs a TARGET; say which: " + " or ".join(self.choices) + "."
+        else:
+            problem = (f"{command} needs a TARGET, and there is nothing to {command}: the "
+                       f"database is at {current or 'base'}.")
+        super().__init__(problem, hint="Preview a step's SQL first with: shopmig sql TARGET.")
+
+
+class TargetDirectionError(ShopmigError):
+    """A target that lies the other way (``downgrade +1``, ``upgrade -1``, ``downgrade head``):
+    says why and names the command that goes there."""
+
+    def __init__(self, command: str, target: str, other: str, valid: str) -> None:
+        self.command = command
+        self.target = target
+        self.other = other
+        why = {"+": "+N goes up", "-": "-N goes down", "h": "head is the newest revision, up",
+               "b": "base is the baseline revision, down"}.get(target[:1], "that is the other way")
+        super().__init__(
+            f"{command} cannot go to {target!r}: {why}; use shopmig {other} {target}.",
+            hint=f"{command} takes {valid}.",
+        )
+
+
+class StampRefusedError(ShopmigError):
+    """``stamp`` was asked to record something that is not a full revision id (a prefix, a
+    typo, ``+1``): recovery writes only what is spelled out."""
+
+    def __init__(self, revision: str, reason: str, known: Sequence[str], hint: str) -> None:
+        self.revision = revision
+        self.known = list(known)
+        super().__init__(
+            f"not recording revision {revision!r}: {reason}. Nothing was written.", hint=hint)
+
+
+class FileSystemError(ShopmigError):
+    """Reading or writing a file failed for a reason of the file system (permissions, a
+    missing folder, a read-only disk)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        super().__init__(f"cannot use the file {path!r}: {detail.rstrip('.')}.",
+                         hint="Check the path and its permissions, then try again.")
+
+
+class UnexpectedError(ShopmigError):
+    """An error shopmig did not foresee (a bug, or a driver/library failure it does not name
+    yet), reported in one line with the password masked instead of a traceback."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(
+            f"{kind}: {detail.rstrip('.') or 'no detail'}.",
+            hint="Set SHOPMIG_TRACEBACK=1 to see the traceback, and please report it.",
         )

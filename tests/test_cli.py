@@ -171,7 +171,13 @@ def test_sql_downgrade_target(tmp_path, capsys) -> None:
 def test_upgrade_and_downgrade_targets(tmp_path, capsys) -> None:
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     run(capsys, "--url", url, "init-demo", "--rows", "5")
-    code, out, _ = run(capsys, "--url", url, "upgrade")  # default +1
+    before = digest(tmp_path / "shop.db")
+    code, out, err = run(capsys, "--url", url, "upgrade")  # no target: says which, runs nothing
+    assert (code, out) == (2, "") and digest(tmp_path / "shop.db") == before
+    assert err == ("shopmig: error: upgrade needs a TARGET; say which: shopmig upgrade +1 "
+                   "(next: 0002_add_status) or shopmig upgrade head (4 steps, up to "
+                   "0005_status_index). Preview a step's SQL first with: shopmig sql TARGET.\n")
+    code, out, _ = run(capsys, "--url", url, "upgrade", "+1")
     assert code == 0 and "0001_baseline -> 0002_add_status" in out
     code, out, _ = run(capsys, "--url", url, "upgrade", "0004")  # an id prefix
     assert code == 0 and out.count("up:") == 2
@@ -179,7 +185,11 @@ def test_upgrade_and_downgrade_targets(tmp_path, capsys) -> None:
     result = run_json(capsys, "--url", url, "upgrade", "head", "--json")
     assert result["revision"] == "0005_status_index"
     assert [a["revision"] for a in result["applied"]] == ["0005_status_index"]
-    code, out, _ = run(capsys, "--url", url, "downgrade")  # default -1
+    code, out, err = run(capsys, "--url", url, "downgrade")  # no target: says which
+    assert (code, out) == (2, "") and shopmig.current_revision(url) == "0005_status_index"
+    assert "shopmig downgrade -1 (back to: 0004_validate_status_check)" in err
+    assert "shopmig downgrade base (4 steps, down to 0001_baseline)" in err
+    code, out, _ = run(capsys, "--url", url, "downgrade", "-1")
     assert code == 0 and "0005_status_index -> 0004_validate_status_check" in out
     code, out, _ = run(capsys, "--url", url, "downgrade", "0002_add_status")
     assert code == 0 and shopmig.current_revision(url) == "0002_add_status"
@@ -207,12 +217,58 @@ def test_already_there_says_so_and_changes_nothing(tmp_path, capsys, command, ta
         assert code == 0 and "already at" in out
 
 
+def test_stamp_never_writes_a_mistyped_revision(tmp_path, capsys) -> None:
+    path = tmp_path / "shop.db"
+    url = f"sqlite:///{path}"
+    run(capsys, "--url", url, "init-demo", "--rows", "5")
+    run(capsys, "--url", url, "upgrade", "+1")
+    before = digest(path)
+    for typo, why in (("0002", "stamp needs the full revision id (did you mean 0002_add_status?)"),
+                      ("0003_status_chek", "it is not a revision id"),
+                      ("+1", "it is not a revision id")):
+        code, out, err = run(capsys, "--url", url, "stamp", typo)
+        assert (code, out) == (2, "")
+        assert err == (f"shopmig: error: not recording revision {typo!r}: {why}. Nothing was "
+                       "written. Use one of: " + ", ".join(shopmig.revisions()) + ".\n")
+    # a real id the schema does not show: refused too, and the fix named
+    code, out, err = run(capsys, "--url", url, "stamp", "0003_status_check")
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1
+    assert "the table does not show revision 0003_status_check" in err
+    assert digest(path) == before and shopmig.current_revision(url) == "0002_add_status"
+    # the recovery stamp shopmig advises is written
+    from alembic import command
+
+    from shopmig.migrate.core import alembic_config
+
+    with shopmig.connect(url) as conn:  # a half-applied step, as a crash leaves it
+        command.stamp(alembic_config(conn), "0001_baseline", purge=True)
+        conn.commit()
+    code, out, err = run(capsys, "--url", url, "stamp", "0002_add_status")
+    assert (code, err) == (0, "") and "now recorded at revision 0002_add_status" in out
+    assert shopmig.current_revision(url) == "0002_add_status"
+
+
+def test_inspect_shows_missing_values_as_a_dash(tmp_path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    run(capsys, "--url", url, "init-demo", "--rows", "5")
+    code, out, _ = run(capsys, "--url", url, "inspect")
+    assert code == 0
+    assert "NaN" not in out and "None" not in out
+    key = next(line for line in out.splitlines() if line.strip().startswith("order_id"))
+    assert key.split()[:5] == ["order_id", "VARCHAR(36)", "False", "—", "True"]  # no default
+    primary = next(line for line in out.splitlines() if "primary key" in line)
+    assert primary.split()[0] in ("—", "primary")  # SQLite's primary key has no name
+    info = run_json(capsys, "--url", url, "inspect", "--json")
+    assert info["columns"][0]["default"] is None  # JSON keeps null
+
+
 def test_adopt_an_existing_shop(tmp_path, capsys) -> None:
     path = tmp_path / "legacy.db"
     sqlite_exec(path, "CREATE TABLE orders (order_id VARCHAR(36) PRIMARY KEY, amount FLOAT)",
                 "INSERT INTO orders VALUES ('X1', 9.5)")
     url = f"sqlite:///{path}"
-    code, out, err = run(capsys, "--url", url, "upgrade")
+    code, out, err = run(capsys, "--url", url, "upgrade", "+1")
     assert code == 2 and "shopmig adopt" in err
     code, out, _ = run(capsys, "--url", url, "adopt")
     assert code == 0 and "0001_baseline" in out
@@ -431,13 +487,14 @@ def test_server_refuses_a_database_that_is_not_a_copy(server_backend, make_url, 
     if command == "downgrade":
         shopmig.upgrade(url, "+1")
     state = _state(url)
-    code, out, err = run(capsys, "--url", url, command)
+    target = "+1" if command == "upgrade" else "-1"
+    code, out, err = run(capsys, "--url", url, command, target)
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1 and err.startswith("shopmig: error:")
     assert "neither a shopmig copy nor a demo database" in err
     assert "shopmig copy" in err and "--yes-this-is-not-a-copy" in err
     assert _state(url) == state
-    code, out, err = run(capsys, "--url", url, command, "--yes-this-is-not-a-copy")
+    code, out, err = run(capsys, "--url", url, command, target, "--yes-this-is-not-a-copy")
     assert code == 0, err
     assert shopmig.current_revision(url) != state[0]
 

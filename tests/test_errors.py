@@ -282,18 +282,30 @@ def test_upgrade_a_table_not_adopted_is_refused_but_sql_shows_the_plan(tmp_path,
 # ------------------------------------------------------------------ revisions and targets
 
 
-@pytest.mark.parametrize(("command", "target"), [
-    ("upgrade", "nope"), ("upgrade", "0009"), ("upgrade", "-1"), ("upgrade", "0"),
-    ("downgrade", "nope"), ("downgrade", "+1"), ("sql", "nope"), ("sql", "zzz"),
+@pytest.mark.parametrize(("command", "target", "end"), [
+    ("upgrade", "nope", "head"), ("upgrade", "0009", "head"), ("upgrade", "0", "head"),
+    ("downgrade", "nope", "base"), ("sql", "nope", "head"), ("sql", "zzz", "head"),
 ])
-def test_unknown_revision(capsys, shop, command, target) -> None:
+def test_unknown_revision(capsys, shop, command, target, end) -> None:
     before = digest(shop)
-    line = assert_error(capsys, ["--url", f"sqlite:///{shop}", command, target])
+    line = assert_error(capsys, ["--url", f"sqlite:///{shop}", command, target],
+                        "unknown revision", "0002_add_status", end)
     assert repr(target) in line
-    if target in ("-1", "+1"):  # the wrong way round: the message names the right command
-        assert f"use shopmig {'downgrade' if target == '-1' else 'upgrade'} {target}" in line
-    else:
-        assert "unknown revision" in line and "0002_add_status" in line and "head" in line
+    assert digest(shop) == before
+
+
+@pytest.mark.parametrize(("command", "target", "other"), [
+    ("upgrade", "-1", "downgrade"), ("upgrade", "base", "downgrade"),
+    ("downgrade", "+1", "upgrade"), ("downgrade", "+2", "upgrade"),
+    ("downgrade", "head", "upgrade"),
+])
+def test_a_target_the_other_way_says_why(capsys, shop, command, target, other) -> None:
+    before = digest(shop)
+    line = assert_error(capsys, ["--url", f"sqlite:///{shop}", command, target],
+                        f"{command} cannot go to {target!r}", f"use shopmig {other} {target}")
+    assert "unknown" not in line
+    valid = line.split(f"{command} takes ")[1]  # what the command does take
+    assert target not in valid.replace("-N", "").replace("+N", "")
     assert digest(shop) == before
 
 
@@ -309,8 +321,8 @@ def test_upgrade_to_a_revision_behind_the_current_one(capsys, shop) -> None:
 @pytest.mark.parametrize("value", ["0", "-1", "abc"])
 def test_bad_lock_timeout(capsys, shop, value) -> None:
     before = digest(shop)
-    assert_error(capsys, ["--url", f"sqlite:///{shop}", "upgrade", "--lock-timeout", value],
-                 "lock-timeout")
+    assert_error(capsys, ["--url", f"sqlite:///{shop}", "upgrade", "+1", "--lock-timeout",
+                          value], "lock-timeout")
     assert digest(shop) == before
 
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from shopmig import validate
 from shopmig.catalog import database_objects
 from shopmig.databases import (
     META_TABLE,
@@ -103,6 +104,7 @@ def copy_database(
     from shopmig.copying.exact import exact_copy
     from shopmig.copying.stream import stream_copy
 
+    validate.copy_options(source, target)
     src_url, dst_url = url_of(source), url_of(target)
     if not isinstance(source, Connection | Engine) and not database_exists(src_url):
         raise DatabaseNotFoundError(mask_url(src_url))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -734,6 +734,16 @@ def url_password(url: URL) -> str | None:
         if value:
             return str(value if isinstance(value, str) else value[0])
     return None
+
+    # -------------------------------------------------------------- URL options (validation)
+
+    def url_option_problems(self, url: URL, connect_params: Mapping[str, Any]
+                            ) -> list[str]:
+        """What the driver would refuse in ``url``'s query options, one sentence each (empty
+        when nothing), found *without* connecting. ``connect_params`` are the keyword
+        arguments SQLAlchemy would pass the driver's ``connect()``. The default knows no
+        driver rules."""
+        return []
 
 
 def file_identity(path: str) -> tuple[Any, ...]:

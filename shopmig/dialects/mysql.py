@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import os
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -703,3 +705,34 @@ class _MySQLDumpRewriter(DumpRewriter):
         if parts:
             parts.append("SET NAMES utf8mb4;\n")
         return "".join(parts).encode()
+    # -------------------------------------------------------------- URL options (validation)
+
+    SSL_FILES: ClassVar[tuple[str, ...]] = ("ca", "cert", "key", "capath")
+
+    def url_option_problems(self, url: URL, connect_params: Mapping[str, Any]
+                            ) -> list[str]:
+        """For PyMySQL: every option is a ``Connection`` argument, the character set is one it
+        knows, and the certificate files the ``ssl_*`` options name exist."""
+        if url.get_driver_name() != "pymysql":
+            return []
+        import pymysql  # type: ignore[import-untyped]
+        from pymysql.charset import charset_by_name  # type: ignore[import-untyped]
+
+        known = set(inspect.signature(pymysql.connections.Connection.__init__).parameters)
+        problems = [f"unknown option {name!r}" for name in connect_params
+                    if name not in known or name == "self"]
+        charset = connect_params.get("charset")
+        if charset is not None and charset_by_name(str(charset)) is None:
+            problems.append(f"charset {charset!r} is not a character set PyMySQL knows "
+                            "(e.g. utf8mb4)")
+        ssl = connect_params.get("ssl")
+        files = {f"ssl_{k}": v for k, v in (ssl.items() if isinstance(ssl, dict) else ())}
+        files.update({k: connect_params[k] for k in ("ssl_ca", "ssl_cert", "ssl_key")
+                      if connect_params.get(k)})
+        for name, path in sorted(files.items()):
+            if name.removeprefix("ssl_") not in self.SSL_FILES or not isinstance(path, str):
+                continue
+            exists = os.path.isdir(path) if name == "ssl_capath" else os.path.isfile(path)
+            if not exists:
+                problems.append(f"{name} names no readable file ({path!r})")
+        return problems

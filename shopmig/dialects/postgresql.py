@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -760,6 +761,38 @@ class PostgreSQLDialect(Dialect):
                     f"{self.literal(column.name)}) IS NOT NULL "
                     f"AND EXISTS (SELECT 1 FROM {name})")
         return out
+    # -------------------------------------------------------------- URL options (validation)
+
+    SSL_MODES: ClassVar[tuple[str, ...]] = ("disable", "allow", "prefer", "require",
+                                            "verify-ca", "verify-full")
+    FILE_OPTIONS: ClassVar[tuple[str, ...]] = ("sslrootcert", "sslcert", "sslkey", "sslcrl",
+                                               "passfile")
+
+    def url_option_problems(self, url: URL, connect_params: Mapping[str, Any]
+                            ) -> list[str]:
+        """libpq's own check of the option names (``make_conninfo`` parses them without
+        connecting), ``sslmode`` one of libpq's modes, and the files that options name
+        exist."""
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
+        own = set(inspect.signature(psycopg.Connection.connect).parameters)
+        conninfo = {k: str(v) for k, v in connect_params.items()
+                    if k not in own and v is not None}
+        problems = []
+        try:
+            make_conninfo("", **conninfo)
+        except psycopg.ProgrammingError as exc:
+            problems.append(str(exc).strip())
+        mode = conninfo.get("sslmode")
+        if mode is not None and mode not in self.SSL_MODES:
+            problems.append(f"sslmode {mode!r} is not one of {', '.join(self.SSL_MODES)}")
+        for name in self.FILE_OPTIONS:
+            path = conninfo.get(name)
+            if path and not (name == "sslrootcert" and path == "system") and not os.path.isfile(
+                    path):
+                problems.append(f"{name} names no readable file ({path!r})")
+        return problems
 
 
 def _child_index_name(dialect: Dialect, partition: str, target: Target) -> str:

@@ -35,6 +35,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from shopmig import validate
 from shopmig.db import Source, mask_url, reading, translate_error, use_connection
 from shopmig.dialects import NAMES, Dialect, dialect_class, dialect_for
 from shopmig.errors import (
@@ -673,6 +674,7 @@ def upgrade(
     :class:`~shopmig.errors.ExistingRowsViolateError` or
     :class:`~shopmig.errors.MigrationFailedError` (which says whether anything changed).
     """
+    validate.migration_options(options)
     return _migrate(source, target, "up", options, on_step, table, column)
 
 
@@ -686,6 +688,7 @@ def downgrade(
     ``base`` is the baseline revision: shopmig never drops your table. Values written to the
     column a step added are lost when that step is rolled back.
     """
+    validate.migration_options(options)
     return _migrate(source, target, "down", options, on_step, table, column)
 
 
@@ -759,6 +762,7 @@ def stamp(source: Source, revision: str, *, table: str | None = None) -> str:
     Refused when the table's schema does not show ``revision`` (that would make shopmig believe
     a step ran that did not): :func:`upgrade` repairs a half-applied step by itself.
     """
+    validate.stamp_revision(revision, revisions())
     rev = resolve_revision(None, revision, direction="up")
     with use_connection(source) as conn:
         with reading(conn):

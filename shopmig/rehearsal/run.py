@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import sys
 import time
 import uuid
@@ -25,18 +24,17 @@ import pandas as pd
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from shopmig import validate
 from shopmig.copying import copy_database
 from shopmig.databases import (
     database_exists,
     database_marker,
     drop_database,
     is_server,
-    same_database,
 )
 from shopmig.db import mask_url, parse_url, reading, reflect_table, use_connection
 from shopmig.dialects import dialect_for
 from shopmig.errors import (
-    InvalidArgumentError,
     NotACopyError,
     RehearsalInterruptedError,
     SchemaMismatchError,
@@ -333,14 +331,6 @@ def _check(copy_url: str, baseline: str, events: list[WriteEvent], target: Targe
     return _Check(result, lost, unexplained, sum(e.ok for e in events), len(errors), examples)
 
 
-def _validate(rows_per_sec: float, duration_s: float) -> None:
-    for name, value, top in (("rows_per_sec", rows_per_sec, 10_000.0),
-                             ("duration_s", duration_s, 7 * 24 * 3600.0)):
-        if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not math.isfinite(value) or not 0.01 <= value <= top):
-            raise InvalidArgumentError(name, value, f"a number from 0.01 to {top:g}")
-
-
 def rehearse(
     source: str,
     *,
@@ -381,12 +371,12 @@ def rehearse(
     is not a result (the baseline; the copy, if no step ran on it) is removed, and the error
     says what is left. Never writes to ``source``.
     """
-    _validate(rows_per_sec, duration_s)
+    validate.rehearse_options(source, copy_to or default_copy_url(source), options=options,
+                              rows_per_sec=rows_per_sec, duration_s=duration_s,
+                              backup_dir=backup_dir)
     require_local(source) if is_server(source) else None
     copy_url = copy_to or default_copy_url(source)
     require_local(copy_url)
-    if same_database(source, copy_url):
-        raise NotACopyError(mask_url(copy_url), "rehearse on the source itself: copy it to")
     opts = options or MigrationOptions()
     with use_connection(source) as src, reading(src):
         source_revision = current_revision(src)

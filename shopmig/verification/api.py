@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from tqdm import tqdm
 
+from shopmig import validate
 from shopmig.db import Source, database_file, mask_url, reading, use_connection
 from shopmig.errors import (
     InvalidArgumentError,
@@ -371,6 +372,8 @@ def verify(
     ``progress=True`` shows a tqdm bar. Raises :class:`~shopmig.errors.KeyColumnError` or
     :class:`~shopmig.errors.KeyNotUniqueError` when rows cannot be matched by ``key``.
     """
+    validate.verify_options(expect=expect, chunk_rows=chunk_rows, sample=sample, after=after,
+                            table=table)
     for name, value in (("chunk_rows", chunk_rows),):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidArgumentError(name, value, "a whole number of 1 or more")
