@@ -164,6 +164,14 @@ class Dialect:
         """True when ``exc`` means the statement gave up waiting for a lock."""
         return self.error_code(exc) in self.lock_timeout_codes
 
+    not_instant_codes: ClassVar[frozenset[object]] = frozenset()
+    """Error codes of a server refusing to change a table in place (it would copy it)."""
+
+    def refuses_in_place(self, exc: DBAPIError) -> bool:
+        """True when the server refused a step because it cannot do it without copying the
+        table (a blocker shopmig did not see coming)."""
+        return self.error_code(exc) in self.not_instant_codes
+
     lock_wait_codes: ClassVar[frozenset[object]] = frozenset()
     """Error codes of a write that lost out to a lock (timeout, deadlock, cancelled wait)."""
 
@@ -217,9 +225,10 @@ class Dialect:
             return TableState(target, exists=False, extra=self._meta_extra(conn))
         columns = tuple(c["name"] for c in insp.get_columns(target.table, schema=target.schema))
         pk = insp.get_pk_constraint(target.table, schema=target.schema)
-        checks = {c.get("name") for c in insp.get_check_constraints(target.table,
+        checks = {c.get("name") for c in quiet(insp.get_check_constraints, target.table,
                                                                      schema=target.schema)}
-        indexes = {i.get("name") for i in insp.get_indexes(target.table, schema=target.schema)}
+        indexes = {i.get("name") for i in quiet(insp.get_indexes, target.table,
+                                                schema=target.schema)}
         return TableState(
             target=target,
             columns=columns,
@@ -246,9 +255,10 @@ class Dialect:
         already has, where the database would refuse a duplicate."""
         insp = sa.inspect(conn)
         wanted = {target.check_name(self), target.index_name(self)}
-        used = {c.get("name") for c in insp.get_check_constraints(target.table,
+        used = {c.get("name") for c in quiet(insp.get_check_constraints, target.table,
                                                                   schema=target.schema)}
-        used |= {i.get("name") for i in insp.get_indexes(target.table, schema=target.schema)}
+        used |= {i.get("name") for i in quiet(insp.get_indexes, target.table,
+                                              schema=target.schema)}
         used |= {u.get("name") for u in insp.get_unique_constraints(target.table,
                                                                     schema=target.schema)}
         used |= {f.get("name") for f in insp.get_foreign_keys(target.table,
@@ -593,10 +603,10 @@ class Dialect:
                 out[("constraint", f"{table}.{fk.get('name')}")] = {
                     "table": table, "type": "foreign key", "columns": fk["constrained_columns"],
                     "references": fk["referred_table"], "referred": fk["referred_columns"]}
-            for ix in insp.get_indexes(table):
+            for ix in quiet(insp.get_indexes, table):
                 out[("index", f"{table}.{ix['name']}")] = {
                     "table": table, "columns": ix["column_names"], "unique": ix["unique"]}
-            for check in insp.get_check_constraints(table):
+            for check in quiet(insp.get_check_constraints, table):
                 out[("constraint", f"{table}.{check.get('name')}")] = {
                     "table": table, "type": "check", "definition": check["sqltext"]}
         for view in insp.get_view_names():
@@ -714,6 +724,16 @@ class Dialect:
         (SQLite: uuid as 36-character text with its dashes)."""
         return None
 
+    # -------------------------------------------------------------- URL options (validation)
+
+    def url_option_problems(self, url: URL, connect_params: Mapping[str, Any]
+                            ) -> list[str]:
+        """What the driver would refuse in ``url``'s query options, one sentence each (empty
+        when nothing), found *without* connecting. ``connect_params`` are the keyword
+        arguments SQLAlchemy would pass the driver's ``connect()``. The default knows no
+        driver rules."""
+        return []
+
 
 class DumpRewriter:
     """Changes a dump stream line by line before it reaches the restore tool, and may add
@@ -728,22 +748,22 @@ class DumpRewriter:
         return b""
 
 
+def quiet(read: Any, *args: Any, **kwargs: Any) -> Any:
+    """``read(*args, **kwargs)`` with SQLAlchemy's reflection warnings silenced (an expression
+    index, PostgreSQL's NOT VALID flag): shopmig reads those objects from the catalog."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        return read(*args, **kwargs)
+
+
 def url_password(url: URL) -> str | None:
     """The password in ``url`` (in its password part or a ``password=`` query option)."""
     for value in (url.password, url.query.get("password")):
         if value:
             return str(value if isinstance(value, str) else value[0])
     return None
-
-    # -------------------------------------------------------------- URL options (validation)
-
-    def url_option_problems(self, url: URL, connect_params: Mapping[str, Any]
-                            ) -> list[str]:
-        """What the driver would refuse in ``url``'s query options, one sentence each (empty
-        when nothing), found *without* connecting. ``connect_params`` are the keyword
-        arguments SQLAlchemy would pass the driver's ``connect()``. The default knows no
-        driver rules."""
-        return []
 
 
 def file_identity(path: str) -> tuple[Any, ...]:

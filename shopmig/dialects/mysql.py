@@ -33,6 +33,7 @@ class MySQLDialect(Dialect):
     max_identifier_length = 64
     lock_timeout_codes: ClassVar[frozenset[object]] = frozenset({1205})
     lock_wait_codes: ClassVar[frozenset[object]] = frozenset({1213, 3024, 1969})
+    not_instant_codes: ClassVar[frozenset[object]] = frozenset({1845, 1846})
 
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import mysql
@@ -152,6 +153,15 @@ class MySQLDialect(Dialect):
         ).scalar()
         if str(row_format or "").lower() == "compressed":
             blockers.append("ROW_FORMAT=COMPRESSED (no instant ADD COLUMN on compressed tables)")
+        virtual = conn.execute(sa.text(
+            "SELECT DISTINCT s.index_name FROM information_schema.statistics s "
+            "JOIN information_schema.columns c ON c.table_schema = s.table_schema "
+            "AND c.table_name = s.table_name AND c.column_name = s.column_name "
+            "WHERE s.table_schema = :s AND s.table_name = :t AND c.extra LIKE :virtual"),
+            {"s": schema, "t": target.table, "virtual": "%VIRTUAL%"}).scalars().all()
+        if virtual and self.is_mariadb:
+            blockers.append(f"the index {', '.join(sorted(virtual))} on a virtual generated "
+                            "column (MariaDB cannot add a column instantly next to one)")
         return state.but(instant_blockers=tuple(blockers), extra={**state.extra,
                                                                   "schema": schema})
 

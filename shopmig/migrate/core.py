@@ -47,6 +47,7 @@ from shopmig.errors import (
     SchemaMismatchError,
     ShopmigError,
     UnknownRevisionError,
+    UnsafeMigrationError,
 )
 from shopmig.migrate import runtime
 from shopmig.migrate.options import BASELINE, VERSION_TABLE, MigrationOptions
@@ -528,6 +529,11 @@ def _repair(conn: Connection, dialect: Dialect, tgt: Target, recorded: str,
     return found.actual or recorded, repaired
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def runtime_execute_autocommit(conn: Connection, sql: str) -> None:
     """Run one statement outside any transaction (``DROP INDEX CONCURRENTLY``)."""
     if conn.in_transaction():
@@ -609,6 +615,18 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
                     continue
                 if not leftovers:
                     raise LockTimeoutError(url, revision, attempts, opts.lock_timeout_s) from None
+            if dialect.refuses_in_place(exc):
+                with contextlib.suppress(SQLAlchemyError):
+                    if conn.in_transaction():
+                        conn.rollback()
+                found = _failure(conn, dialect, tgt, revision, before, exc)
+                if isinstance(found, MigrationFailedError) and found.changed is False:
+                    raise UnsafeMigrationError(
+                        revision, url, f"the server cannot do it in place and would copy the "
+                        f"whole table ({_first_line(exc)}). Nothing was changed.",
+                        "Find what blocks the in-place path (shopmig lint names the blockers "
+                        "it knows), remove it on a copy first, or schedule a window.") from None
+                raise found from None
             raise _failure(conn, dialect, tgt, revision, before, exc) from None
         except (SQLAlchemyError, CommandError) as exc:
             raise _failure(conn, dialect, tgt, revision, before, exc) from None

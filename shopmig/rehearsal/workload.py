@@ -38,6 +38,7 @@ from shopmig.db import (
     reflect_table,
 )
 from shopmig.dialects import dialect_for
+from shopmig.dialects.base import quiet
 from shopmig.errors import InvalidArgumentError
 from shopmig.migrate.options import STATUS_DEFAULT
 from shopmig.migrate.target import Target, resolve_target
@@ -134,7 +135,7 @@ def derive_workload(conn: Connection, target: Target | None = None, *,
                                     insp.get_unique_constraints(target.table,
                                                                 schema=target.schema)]
         uniques += [[c for c in i["column_names"] if c is not None]
-                    for i in insp.get_indexes(target.table, schema=target.schema)
+                    for i in quiet(insp.get_indexes, target.table, schema=target.schema)
                     if i.get("unique") and all(c is not None for c in i["column_names"])]
         key = [c.name for c in table.primary_key.columns]
         if not key:
