@@ -125,3 +125,7 @@ class PostgreSQLDialect(Dialect):
         with raw.cursor() as cur, cur.copy(f"COPY {self.quote(table)} ({cols}) FROM STDIN") as cp:
             for record in records:
                 cp.write_row(record)
+
+    # -------------------------------------------------------------- answer rules (teach)
+    # PostgreSQL follows the defaults in base.py: lengths, dates and defaults are checked,
+    # FLOAT alone is double precision, REAL single, integer division truncates.

@@ -93,3 +93,29 @@ class SQLiteDialect(Dialect):
                 conn.info.pop(BEGIN_KEY, None)
             else:
                 conn.info[BEGIN_KEY] = previous
+
+    # -------------------------------------------------------------- answer rules (teach)
+    # SQLite stores what it is given: type names only set an affinity, so lengths, dates and
+    # bare-word defaults are never checked, and every floating-point type is 8 bytes.
+
+    enforces_string_length = False
+    checks_datetime_values = False
+
+    def float_kind(self, type_: sa.types.TypeEngine[Any]) -> str | None:
+        """Every floating-point type (FLOAT, REAL, DOUBLE) is an 8-byte double in SQLite."""
+        from shopmig.dialects.base import float_kind
+
+        return float_kind(type_, plain_float="double", real="double")
+
+    def string_too_long(self, column: str, length: int, value: str, *,
+                        default: bool = False) -> str | None:
+        """None: SQLite ignores the length of ``VARCHAR(n)`` and stores the whole value."""
+        return None
+
+    def bare_word_default(self, column: str, word: str) -> str | None:
+        """None: SQLite takes ``DEFAULT pending`` as the text 'pending'."""
+        return None
+
+    def invalid_datetime(self, column: str, value: str) -> str | None:
+        """None: a date/time column in SQLite stores any text."""
+        return None
