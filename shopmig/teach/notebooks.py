@@ -31,6 +31,8 @@ def run_notebooks(
     import papermill
     from nbconvert import HTMLExporter
 
+    from shopmig.teach.kernels import notebook_client_options
+
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"DATABASE_URL": url} if url else {}
@@ -41,6 +43,7 @@ def run_notebooks(
             papermill.execute_notebook(
                 str(nb_path), str(executed), parameters=params, cwd=str(nb_path.parent),
                 progress_bar=False, execution_timeout=timeout_s, kernel_name="python3",
+                **notebook_client_options(),  # local sockets: no unencrypted-TCP warning
             )
         except papermill.PapermillExecutionError as exc:
             raise DatabaseError(url or "(notebook default)",
