@@ -221,6 +221,31 @@ class Dialect:
             return None
         return f'date/time field value out of range: "{value}"'
 
+    # -------------------------------------------------------------- the lock queue (teach)
+    # How a session bounds its wait for a lock, and what waits behind a DDL statement that is
+    # waiting for its lock (shopmig.teach.lockqueue, notebook 07).
+
+    lock_queue_explained: ClassVar[str] = (
+        "ADD COLUMN needs an exclusive lock on orders. While it waits for the open "
+        "transaction to end, every later query on orders, plain reads too, queues behind it."
+    )
+    """What waits, and behind what, while a DDL statement waits for its lock (one paragraph)."""
+    lock_queue_write_probe: ClassVar[bool] = True
+    """True when a write to another row can go on while a transaction reads the table (so a
+    timed write measures the lock queue, not the reader)."""
+
+    def bound_lock_wait(self, conn: Connection, seconds: float) -> None:
+        """Make this session give up waiting for any lock after ``seconds`` (default: the
+        lock timeout of :meth:`set_timeouts`)."""
+        from shopmig.migrate.options import MigrationOptions
+
+        self.set_timeouts(conn, MigrationOptions(lock_timeout_s=seconds))
+
+    def gave_up_waiting(self, error_text: str) -> bool:
+        """True when a failed step's error text says it gave up waiting for a lock (where the
+        driver gives no code shopmig maps to :class:`~shopmig.errors.LockTimeoutError`)."""
+        return False
+
 
 
 def file_identity(path: str) -> tuple[Any, ...]:

@@ -161,3 +161,13 @@ class MySQLDialect(Dialect):
         if is_datetime_text(value):
             return None
         return f"(1292) Incorrect datetime value: '{value}' for column '{column}'"
+
+    # -------------------------------------------------------------- the lock queue (teach)
+
+    lock_queue_explained = (
+        "ALTER TABLE, even ALGORITHM=INSTANT, needs an exclusive metadata lock on orders. "
+        "While it waits for an open transaction's shared metadata lock (any statement on "
+        "orders in a transaction that has not ended), every later statement on orders, plain "
+        "SELECTs too, waits behind it ('Waiting for table metadata lock'). lock_wait_timeout "
+        "(whole seconds) bounds that wait."
+    )

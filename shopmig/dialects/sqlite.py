@@ -65,6 +65,11 @@ class SQLiteDialect(Dialect):
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
+            raw = conn.connection.driver_connection
+            if raw is not None and raw.in_transaction:
+                # a COMMIT that failed with "database is locked" leaves SQLite's transaction
+                # open while SQLAlchemy has ended its own: nothing of it was committed
+                raw.rollback()
             conn.exec_driver_sql(conn.info.get(BEGIN_KEY, "BEGIN"))
 
     # -------------------------------------------------------------- server databases
@@ -119,3 +124,23 @@ class SQLiteDialect(Dialect):
     def invalid_datetime(self, column: str, value: str) -> str | None:
         """None: a date/time column in SQLite stores any text."""
         return None
+
+    # -------------------------------------------------------------- the lock queue (teach)
+
+    lock_queue_explained = (
+        "SQLite has one lock for the whole database. The ALTER can commit only when no "
+        "transaction still reads; while it waits it holds the PENDING lock, which makes every "
+        "new reader wait too (rollback-journal mode, the default). The wait is bounded by the "
+        "connection's busy timeout (5 s in Python's sqlite3). In WAL mode readers never wait "
+        "for a writer."
+    )
+
+    lock_queue_write_probe = False  # rollback journal: every write waits for every reader
+
+    def bound_lock_wait(self, conn: Connection, seconds: float) -> None:
+        """``PRAGMA busy_timeout``: how long this connection waits for the database lock."""
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, int(-(-seconds * 1000 // 1)))}")
+
+    def gave_up_waiting(self, error_text: str) -> bool:
+        """SQLite's ``database is locked`` (SQLITE_BUSY after the busy timeout)."""
+        return "database is locked" in error_text.lower()
