@@ -29,7 +29,7 @@ class SqlTable:
         for label, row in self.frame.iterrows():
             cells = "".join(
                 f"<td style='text-align:left;vertical-align:top'><pre style='{_CELL}'>"
-                f"{html.escape(str(v) if v is not None else '')}</pre></td>" for v in row)
+                f"{html.escape(str(v) if v else '-- nothing to run')}</pre></td>" for v in row)
             rows.append(f"<tr><th style='text-align:left;vertical-align:top'>"
                         f"{html.escape(str(label))}</th>{cells}</tr>")
         return (f"<table><thead><tr><th></th>{head}</tr></thead>"
@@ -40,7 +40,7 @@ class SqlTable:
         for label, row in self.frame.iterrows():
             for column, value in row.items():
                 title = f"-- {label} · {column}" if len(self.frame.columns) > 1 else f"-- {label}"
-                blocks.append(f"{title}\n{value}")
+                blocks.append(f"{title}\n{value or '-- nothing to run'}")
         return "\n\n".join(blocks)
 
     def __repr__(self) -> str:

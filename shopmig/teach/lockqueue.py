@@ -146,26 +146,33 @@ class LockQueueRun:
             inside |= (ev["started_s"] >= attempt.started_s) & (ev["started_s"] < attempt.ended_s)
         return ev[~inside]
 
-    def stats(self) -> dict[str, Any]:
-        """Timings (they vary run to run): the longest read and write stall, how many probes
-        queued, the attempts and how long the step took from its first try."""
-        def longest(kind: str) -> float:
+    def stats(self) -> dict[str, int]:
+        """Timings in whole milliseconds (they vary run to run): the longest read (and write)
+        stall, how many probes queued, reads that were slow although no attempt ran, the
+        attempts, how long the step took from its first try, how long the blocker held its
+        transaction. Writes appear only when they were probed."""
+        def longest(kind: str) -> int:
             lat = self.events.loc[self.events["kind"] == kind, "latency_s"]
-            return round(float(lat.max()), 4) if len(lat) else 0.0
+            return round(float(lat.max()) * 1000) if len(lat) else 0
 
         queued = self.queued()
         first = self.attempts[0].started_s if self.attempts else 0.0
         last = self.attempts[-1].ended_s if self.attempts else 0.0
-        return {
-            "longest read stall s": longest("read"),
-            "longest write stall s": longest("write"),
-            "reads queued": int((queued["kind"] == "read").sum()),
-            "writes queued": int((queued["kind"] == "write").sum()),
+        writes = bool((self.events["kind"] == "write").any())
+        out = {"longest read stall (ms)": longest("read")}
+        if writes:
+            out["longest write stall (ms)"] = longest("write")
+        out["reads queued"] = int((queued["kind"] == "read").sum())
+        if writes:
+            out["writes queued"] = int((queued["kind"] == "write").sum())
+        out |= {
             "reads slow between attempts": len(self.stalled_between_attempts()),
             "attempts": len(self.attempts),
-            "step took s": round(last - first, 4),
-            "blocker held s": round(self.blocker_ended_s - self.blocker_started_s, 4),
+            "step took (ms)": round((last - first) * 1000),
+            "blocker held its transaction (ms)":
+                round((self.blocker_ended_s - self.blocker_started_s) * 1000),
         }
+        return out
 
     def facts(self) -> dict[str, bool]:
         """What does not depend on timing: safe to print and assert in a notebook.
@@ -175,22 +182,27 @@ class LockQueueRun:
         - ``queued reads released when the blocker ended``: every queued read finished only
           once the blocker's transaction had ended (the naive way: the queue lasts as long as
           the blocker);
-        - ``queued reads released by the lock timeout``: every queued read finished before
-          the blocker ended, when the attempt it waited behind gave up (none waited on after
-          the timeout);
+        - ``queued reads released by the lock timeout``: every read queued behind an attempt
+          that gave up finished before the blocker ended, when that attempt gave up (none
+          waited on after the timeout); reads queued behind the attempt that applied the step
+          wait for it, as they must;
         - ``step applied``: the step ran in the end;
         - ``step applied after the blocker ended``: the attempt that applied it ended after
           the blocker's transaction did.
         """
         queued = self.queued()
-        ends = queued.loc[queued["kind"] == "read", "ended_s"]
+        reads = queued[queued["kind"] == "read"]
+        ends = reads["ended_s"]
+        gave_up = {n for n, a in enumerate(self.attempts, start=1) if a.outcome == "gave up"}
+        behind_timeouts = reads.loc[reads["attempt"].isin(gave_up), "ended_s"]
         applied = [a for a in self.attempts if a.ok]
         return {
             "reads queued behind the waiting step": bool(len(ends)),
             "queued reads released when the blocker ended":
                 bool(len(ends)) and bool((ends >= self.blocker_ended_s).all()),
             "queued reads released by the lock timeout":
-                bool(len(ends)) and bool((ends < self.blocker_ended_s).all()),
+                bool(len(behind_timeouts))
+                and bool((behind_timeouts < self.blocker_ended_s).all()),
             "step applied": self.applied,
             "step applied after the blocker ended":
                 bool(applied) and applied[-1].ended_s >= self.blocker_ended_s,
@@ -214,11 +226,10 @@ class LockQueueRun:
     def summary(self) -> str:
         """One line with the timings (for a plot title or a log, not for compared output)."""
         s = self.stats()
-        timeout = ("no lock timeout" if self.lock_timeout_s is None
-                   else f"lock timeout {self.lock_timeout_s:g} s")
-        return (f"{self.label} ({timeout}): {s['attempts']} attempt(s), longest read stall "
-                f"{s['longest read stall s']:.2f} s, longest write stall "
-                f"{s['longest write stall s']:.2f} s")
+        writes = (f", longest write stall {s['longest write stall (ms)']:,} ms"
+                  if "longest write stall (ms)" in s else "")
+        return (f"{self.label}: {s['attempts']} attempt(s), longest read stall "
+                f"{s['longest read stall (ms)']:,} ms{writes}")
 
     def __str__(self) -> str:
         return self.summary()
