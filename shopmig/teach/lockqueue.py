@@ -431,6 +431,7 @@ def plot_lock_queue(*runs: LockQueueRun) -> Figure:
         ax.set_xlabel("seconds since the run began (each probe at its start)")
         ax.set_ylabel("latency (ms)")
         ax.set_title(run.summary(), fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  frameon=False)
     fig.tight_layout()
     return fig
