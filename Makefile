@@ -1,6 +1,6 @@
 # shopmig: two commands for a fresh machine.
 #   make demo   set everything up, build the demo shop, run the walkthrough into build/
-#   make test   set up if needed, run ruff, pytest (unit + backends) and nbval over every notebook
+#   make test   set up if needed, run ruff, mypy, pytest (unit + backends) and nbval over every notebook
 # Server tests and server notebook runs use SHOPMIG_TEST_POSTGRES_URL / SHOPMIG_TEST_MARIADB_URL
 # when set (see README); without them they skip with a message, except under CI=true.
 
@@ -48,6 +48,7 @@ test: lint unit notebooks-strict notebooks-servers
 
 lint: $(STAMP)
 	$(PY) -m ruff check shopmig tests benchmarks scripts
+	$(PY) -m mypy
 
 unit: $(STAMP)
 	$(PY) -m pytest tests

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"shopmig {__version__}")
     p.add_argument("--url", help="database URL (default: $SHOPMIG_DATABASE_URL, else "
                    "sqlite:///shopmig.db)")
+    p.add_argument("--table", dest="global_table", default=None, metavar="NAME",
+                   help="the table to migrate (PostgreSQL: schema.table; default: the one "
+                   "adopted, else orders)")
+    p.add_argument("--column", dest="global_column", default=None, metavar="NAME",
+                   help="the column the migration adds (default: status; adopt records it)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("init-demo", help="create a demo shop with seeded orders")
@@ -86,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--yes-this-is-not-a-copy", action="store_true",
                    help="allow changing a server database that is not a shopmig copy")
 
-    s = sub.add_parser("inspect", help="columns, indexes, constraints, rows and revision")
-    s.add_argument("--table", default=TABLE)
+    s = sub.add_parser("inspect", help="columns, indexes, constraints, dependants, rows and "
+                       "revision")
+    s.add_argument("--table", default=None, help="the table (default: as for every command)")
     s.add_argument("--json", action="store_true")
 
     s = sub.add_parser("history", help="every revision and whether it is applied")
@@ -102,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("target", nargs="?", default="head")
     s.add_argument("--lock-timeout", type=float, default=MigrationOptions.lock_timeout_s,
                    help="seconds each step may wait for its lock (default: %(default)s)")
+    s.add_argument("--allow-table-rewrite", action="store_true",
+                   help="lint the plan as it would run with --allow-table-rewrite")
     s.add_argument("--json", action="store_true")
 
     for name, default, helptext in (("upgrade", "+1", "+1, head or a revision id"),
@@ -124,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("verify", help="compare a table before vs after; exit 1 on differences")
     s.add_argument("--before", required=True, help="URL of the database before the migration")
     s.add_argument("--after", required=True, help="URL of the database after the migration")
-    s.add_argument("--table", default=TABLE)
+    s.add_argument("--table", default=None, help=f"the table (default: {TABLE})")
     s.add_argument("--key", default="order_id")
     s.add_argument("--expect", action="append", type=_expectation, default=[],
                    metavar="COL=VALUE", help="every pre-existing row has COL == VALUE")
@@ -149,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=300.0, metavar="S",
                    help="the workload's hard time limit in seconds (default: %(default)s)")
     s.add_argument("--report", default=None, metavar="PATH", help="write the HTML report here")
+    s.add_argument("--workload", default=None, metavar="FILE.sql",
+                   help="write with your own statements (one per ';'; :run and :n keep each "
+                   "run's rows apart) instead of writes derived from the table")
     s.add_argument("--backup-dir", default="shopmig-backups", metavar="DIR")
     s.add_argument("--no-backup", action="store_true", help="skip the pre-migration backup")
     s.add_argument("--allow-table-rewrite", action="store_true",
@@ -199,8 +210,10 @@ def _cmd_adopt(url: str, args: argparse.Namespace) -> int:
     from shopmig.db import mask_url
     from shopmig.migrate import core as migrate
 
-    rev = migrate.adopt(url)
-    print(f"orders matches the baseline schema; {mask_url(url)} is now at revision {rev}")
+    rev = migrate.adopt(url, table=args.global_table, column=args.global_column)
+    target = migrate.resolve_target_of(url)
+    print(f"{target.display} can be migrated (column {target.column!r}); {mask_url(url)} is now "
+          f"at revision {rev}, and remembers the table")
     return EXIT_OK
 
 
@@ -212,7 +225,7 @@ def _cmd_stamp(url: str, args: argparse.Namespace) -> int:
     if not args.yes_this_is_not_a_copy:
         require_copy(url, "stamp")
     before = migrate.half_applied(url)
-    rev = migrate.stamp(url, args.revision)
+    rev = migrate.stamp(url, args.revision, table=args.global_table)
     print(f"{mask_url(url)} is now recorded at revision {rev}"
           + ("" if before else " (the schema did not disagree with the old revision)"))
     mismatch = migrate.half_applied(url)
@@ -224,7 +237,7 @@ def _cmd_stamp(url: str, args: argparse.Namespace) -> int:
 def _cmd_inspect(url: str, args: argparse.Namespace) -> int:
     from shopmig.catalog import inspect_table
 
-    info = inspect_table(url, args.table)
+    info = inspect_table(url, args.table or args.global_table)
     if args.json:
         _print_json(info.to_dict())
         return EXIT_OK
@@ -237,13 +250,19 @@ def _cmd_inspect(url: str, args: argparse.Namespace) -> int:
         print("indexes:\n" + pd.DataFrame(info.indexes).to_string(index=False))
     if info.constraints:
         print("constraints:\n" + pd.DataFrame(info.constraints).to_string(index=False))
+    if info.dependants:
+        print("depends on it:")
+        for d in info.dependants:
+            print(f"  {d['kind']} {d['name']}: {d['detail']}\n    steps: {d['steps']}")
+    if info.schema_state:
+        print(f"schema: {info.schema_state}")
     return EXIT_OK
 
 
 def _cmd_history(url: str, args: argparse.Namespace) -> int:
     from shopmig.migrate import core as migrate
 
-    frame = migrate.history(url)
+    frame = migrate.history(url, table=args.global_table)
     if args.json:
         _print_json(frame.to_dict(orient="records"))
     else:
@@ -254,12 +273,15 @@ def _cmd_history(url: str, args: argparse.Namespace) -> int:
 def _cmd_sql(url: str, args: argparse.Namespace) -> int:
     from shopmig.migrate import core as migrate
 
-    steps = migrate.plan(url, args.target, version_table=True)
+    steps = migrate.plan(url, args.target, version_table=True, table=args.global_table,
+                         column=args.global_column)
     if args.json:
         _print_json([s.to_dict() for s in steps])
         return EXIT_OK
     if not steps:
         print(f"already at {migrate.current_revision(url)}: no SQL to run")
+    for note in steps[0].notes if steps else []:
+        print(f"-- note: {note}")
     for s in steps:
         i = s.impact
         print(f"-- step {s.revision} ({s.direction}): {i.summary}")
@@ -277,8 +299,10 @@ def _cmd_lint(url: str, args: argparse.Namespace) -> int:
 
     if args.lock_timeout <= 0:
         raise InvalidArgumentError("--lock-timeout", args.lock_timeout, "a positive number")
-    options = MigrationOptions(lock_timeout_s=args.lock_timeout)
-    report = lint_plan(url, args.target, options=options)
+    options = MigrationOptions(lock_timeout_s=args.lock_timeout,
+                               allow_table_rewrite=args.allow_table_rewrite)
+    report = lint_plan(url, args.target, options=options, table=args.global_table,
+                       column=args.global_column)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -297,7 +321,8 @@ def _cmd_migrate(url: str, args: argparse.Namespace) -> int:
     options = MigrationOptions(lock_timeout_s=args.lock_timeout,
                                allow_table_rewrite=args.allow_table_rewrite)
     run = migrate.upgrade if args.command == "upgrade" else migrate.downgrade
-    applied = run(url, args.target, options=options)
+    applied = run(url, args.target, options=options, table=args.global_table,
+                  column=args.global_column)
     if args.json:
         _print_json({"applied": [a.to_dict() for a in applied],
                      "revision": migrate.current_revision(url)})
@@ -306,6 +331,8 @@ def _cmd_migrate(url: str, args: argparse.Namespace) -> int:
         print(f"already at {migrate.current_revision(url)}: nothing to do, nothing changed")
     for a in applied:
         print(f"{a.direction}: {a.from_revision} -> {a.to_revision} ({a.seconds:.3f}s)")
+        for note in a.notes:
+            print(f"  {note}")
     return EXIT_OK
 
 
@@ -328,7 +355,8 @@ def _cmd_verify(url: str, args: argparse.Namespace) -> int:
     from shopmig.verification.api import verify as verify_tables
 
     with use_connection(args.before) as before, use_connection(args.after) as after:
-        result = verify_tables(before, after, table=args.table, key=args.key,
+        result = verify_tables(before, after, table=args.table or args.global_table or TABLE,
+                               key=args.key,
                                expect=dict(args.expect), method=args.method,
                                chunk_rows=args.chunk_rows, key_range=args.key_range,
                                sample=args.sample, progress=args.progress)
@@ -351,6 +379,8 @@ def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
         duration_s=args.duration, options=options,
         backup_dir=None if args.no_backup else args.backup_dir,
         allow_not_a_copy=args.yes_this_is_not_a_copy, progress=not args.json,
+        table=args.global_table, column=args.global_column,
+        workload=_read_workload(args.workload) if args.workload else None,
     )
     if args.report:
         with open(args.report, "w", encoding="utf-8") as fh:
@@ -359,6 +389,8 @@ def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
         _print_json(result.to_dict())
     else:
         print(result.summary())
+        for note in result.notes:
+            print(f"  note: {note}")
         for step in result.steps:
             print(f"  {step.revision}: {step.seconds:.3f}s, longest write stall "
                   f"{step.max_write_stall_s:.3f}s, p99 {step.p99_write_latency_s:.3f}s, "
@@ -369,7 +401,24 @@ def _cmd_rehearse(url: str, args: argparse.Namespace) -> int:
                   f"{result.backup['restore_command']}")
         if args.report:
             print(f"report: {args.report}")
+        for what in result.left:
+            print(f"left: {what}")
     return EXIT_OK if result.ok else EXIT_DIFFERENCES
+
+
+def _read_workload(path: str) -> list[str]:
+    """The statements of a workload file (split on ``;`` at line ends)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise InvalidArgumentError("--workload", path, f"a readable SQL file ({exc.strerror})"
+                                   ) from None
+    statements = [s.strip() for s in text.split(";\n") if s.strip().rstrip(";").strip()]
+    statements = [s.rstrip(";").strip() for s in statements]
+    if not statements:
+        raise InvalidArgumentError("--workload", path, "a file with at least one statement")
+    return statements
 
 
 def _cmd_notebooks(url: str, args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ def mark_database(source: Source, role: str, origin: str | None = None) -> None:
     values = {"role": role, "origin": mask_url(origin) if origin else "", "shopmig": __version__}
     with use_connection(source, must_exist=False) as conn, writing(conn):
         meta.create(conn, checkfirst=True)
-        conn.execute(meta.delete())
+        conn.execute(meta.delete().where(meta.c.key.in_(list(values))))
         conn.execute(meta.insert(), [{"key": k, "value": v} for k, v in values.items()])
 
 

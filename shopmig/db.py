@@ -81,7 +81,7 @@ def mask_url(url: str | URL | Engine | Connection) -> str:
         try:
             url = make_url(url)
         except (ArgumentError, ValueError):
-            return mask_unparsed(url)
+            return mask_unparsed(str(url))
     return _QUERY_SECRET.sub(r"\1=***", url.render_as_string(hide_password=True))
 
 
@@ -111,7 +111,7 @@ def open_engine(
     parsed = parse_url(url)
     dialect = dialect_for(parsed)
     kwargs: dict[str, object] = {"echo": echo}
-    connect_args: dict[str, object] = {}
+    connect_args: dict[str, object] = dict(dialect.connect_args())
     memory = False
     if dialect.is_server:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
@@ -242,3 +242,14 @@ def writing(conn: Connection) -> Iterator[Connection]:
         return
     with conn.begin():
         yield conn
+
+
+def reflect_table(conn: Connection, table: str, schema: str | None = None) -> sa.Table:
+    """The table as the database describes it. SQLAlchemy's warnings about what it cannot
+    represent (an expression index, PostgreSQL's NOT VALID flag on a CHECK) are not errors
+    here: shopmig reads those objects from the catalog itself."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        return sa.Table(table, sa.MetaData(), autoload_with=conn, schema=schema)

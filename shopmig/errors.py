@@ -137,21 +137,22 @@ class SchemaMismatchError(ShopmigError):
         self.url = url
         self.differences = list(differences)
         super().__init__(
-            f"table {table!r} in {url} does not match the baseline schema: "
+            f"table {table!r} in {url} cannot be adopted: "
             + "; ".join(self.differences)
-            + ".",
-            hint="shopmig only migrates an orders table with order_id (text primary key) and "
-            "amount (float); fix those columns or migrate this table by hand.",
+            + ". Nothing was written.",
+            hint="Each reason above names its fix; everything else in the table (columns, "
+            "keys, indexes, triggers, views) is yours and is left as it is.",
         )
 
 
 class NotVersionedError(ShopmigError):
-    """The database has an ``orders`` table but no shopmig version table yet."""
+    """The database has the table but no shopmig version table yet."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, table: str = "orders") -> None:
         self.url = url
+        self.table = table
         super().__init__(
-            f"{url} has an orders table that shopmig does not track yet.",
+            f"{url} has a table {table} that shopmig does not track yet.",
             hint="Check and stamp it at the baseline first: shopmig adopt "
             "(Python: shopmig.adopt(conn)).",
         )
@@ -172,9 +173,14 @@ class AlreadyVersionedError(ShopmigError):
 class UnknownRevisionError(ShopmigError):
     """A revision id or relative target that names no revision."""
 
-    def __init__(self, target: str, known: Sequence[str]) -> None:
+    def __init__(self, target: str, known: Sequence[str], reason: str | None = None) -> None:
         self.target = target
         self.known = list(known)
+        self.reason = reason
+        if reason:
+            super().__init__(f"cannot go to {target!r}: {reason}.",
+                             hint="Nothing was changed.")
+            return
         super().__init__(
             f"unknown revision {target!r}.",
             hint="Use one of: " + ", ".join([*self.known, "head", "base", "+1", "-1"]) + ".",
@@ -233,18 +239,31 @@ class UnsafeMigrationError(ShopmigError):
 
 
 class MigrationFailedError(ShopmigError):
-    """A migration step failed; the database is left at ``revision``."""
+    """A migration step failed. ``changed`` says what shopmig found in the catalog afterwards:
+    False (checked: nothing changed, still at ``revision``), True (the step is half-applied,
+    ``state`` says how) or None (the connection was lost before it could check)."""
 
-    def __init__(self, url: str, step: str, revision: str | None, detail: str) -> None:
+    def __init__(self, url: str, step: str, revision: str | None, detail: str, *,
+                 changed: bool | None = False, state: str | None = None) -> None:
         self.url = url
         self.step = step
         self.revision = revision
-        super().__init__(
-            f"step {step} failed on {url}: {detail}. The database is still at revision "
-            f"{revision or 'base'}.",
-            hint="Fix the cause above (for a CHECK step: the rows with other status values) "
-            "and run the step again.",
-        )
+        self.detail = detail
+        self.changed = changed
+        self.state = state
+        if changed is False:
+            outcome = (f"Checked afterwards: nothing was changed; the database is still at "
+                       f"revision {revision or 'base'}.")
+            hint = "Fix the cause above and run the step again."
+        elif changed:
+            outcome = f"The step is half-applied: {state}"
+            hint = "Run shopmig upgrade again: it records the real revision and goes on."
+        else:
+            outcome = "Whether the server kept part of the step could not be checked."
+            hint = ("Reconnect and run shopmig history (it compares the schema with the "
+                    "version table), then shopmig upgrade, which repairs what it can name.")
+        super().__init__(f"step {step} failed on {url}: {detail.rstrip('.')}. {outcome}",
+                         hint=hint)
 
 
 class KeyColumnError(ShopmigError):
@@ -319,3 +338,74 @@ class MigrationLockedError(ShopmigError):
             f"{waited_s:g}s for it to finish. Nothing was changed by this run.",
             hint="Let that migration finish (or stop it), then run this command again.",
         )
+
+
+class ConcurrentMigrationError(ShopmigError):
+    """The database moved while this run waited: another session ran a step first."""
+
+    def __init__(self, url: str, revision: str, expected: str | None,
+                 actual: str | None) -> None:
+        self.url = url
+        self.revision = revision
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"step {revision} on {url} did not run: this run planned from revision "
+            f"{expected or 'base'}, but the database is now at {actual or 'base'} (another "
+            "session migrated it meanwhile). This run changed nothing.",
+            hint="Check where the database is (shopmig history) and run the command again.",
+        )
+
+
+class ExistingRowsViolateError(MigrationFailedError):
+    """Rows already in the table break the rule a step adds (a CHECK): the step was rolled back
+    and nothing was changed (the database stays at ``revision``)."""
+
+    def __init__(self, url: str, step: str, revision: str | None, table: str, column: str,
+                 rows: int, rule: str) -> None:
+        self.table = table
+        self.column = column
+        self.rows = rows
+        self.rule = rule
+        ShopmigError.__init__(
+            self,
+            f"step {step} on {url} stopped: {rows:,} row(s) of {table} break the rule it "
+            f"adds ({rule}). The step was rolled back; nothing was changed and the database is "
+            f"still at revision {revision or 'base'}.",
+            hint=f"Fix those rows first (SELECT them with the rule negated, then UPDATE "
+            f"{column}), then run the step again.",
+        )
+        self.url = url
+        self.step = step
+        self.revision = revision
+        self.detail = f"{rows} row(s) break {rule}"
+        self.changed = False
+        self.state = None
+
+
+class HalfAppliedError(ShopmigError):
+    """The schema and the recorded revision disagree, and shopmig cannot repair it alone."""
+
+    def __init__(self, url: str, recorded: str | None, actual: str | None, detail: str,
+                 fix: str) -> None:
+        self.url = url
+        self.recorded = recorded
+        self.actual = actual
+        self.detail = detail
+        super().__init__(
+            f"{url} is recorded at revision {recorded or 'base'} but its table shows "
+            f"{detail}.",
+            hint=fix,
+        )
+
+
+class RehearsalInterruptedError(ShopmigError):
+    """The rehearsal was interrupted (Ctrl-C); what it made that is not a result was removed."""
+
+    def __init__(self, copy: str, left: list[str]) -> None:
+        self.copy = copy
+        self.left = list(left)
+        super().__init__(
+            "the rehearsal was interrupted; its scratch databases were removed"
+            + (f"; left: {'; '.join(left)}" if left else "; nothing is left behind") + ".",
+            hint="Run it again to resume on the same copy.")

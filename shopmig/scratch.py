@@ -16,7 +16,6 @@ database again.
 
 from __future__ import annotations
 
-import os
 import re
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from sqlalchemy.engine import URL, Engine
 
 from shopmig.databases import create_database, database_exists, database_marker, drop_database
 from shopmig.db import is_memory_database, mask_url, open_engine, parse_url
+from shopmig.dialects import dialect_for
 from shopmig.errors import InvalidArgumentError, NotACopyError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -45,9 +45,9 @@ def scratch_url(base_url: str | URL, name: str) -> URL:
     parsed = parse_url(base_url)
     if is_memory_database(parsed):
         return URL.create(parsed.drivername)
-    if parsed.get_backend_name() == "sqlite":
-        folder = os.path.dirname(os.path.abspath(parsed.database or ""))
-        return parsed.set(database=os.path.join(folder, f"{name}.db"))
+    dialect = dialect_for(parsed)
+    if not dialect.is_server:
+        return dialect.named(parsed, name)
     if not parsed.database:
         return parsed.set(database=name)
     if parsed.database == name or parsed.database.endswith(f"__{name}"):
@@ -88,9 +88,7 @@ def scratch_database(base_url: str | URL, name: str, *, create: bool = True) -> 
     _clear_leftover(url)
     if create:
         create_database(url)
-        if url.get_backend_name() == "sqlite":
-            return open_engine(url, must_exist=False)
-        return open_engine(url)
+        return open_engine(url, must_exist=dialect_for(url).is_server)
     return open_engine(url, must_exist=False)
 
 

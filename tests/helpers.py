@@ -55,3 +55,21 @@ def add_child_table(url: str) -> None:
         "INSERT INTO order_items (item_id, order_id, qty) VALUES "
         "(1, 'ORD-0000001', 2), (2, 'ORD-0000001', 1), (3, 'ORD-0000042', 5)",
     )
+
+
+def drop_check(url: str, name: str = "ck_orders_status") -> None:
+    """Drop the status CHECK behind shopmig's back (SQLite: through the step's own SQL)."""
+    from shopmig.dialects import dialect_for
+    from shopmig.migrate.steps import build
+    from shopmig.migrate.target import Target
+
+    engine = shopmig.open_engine(url)
+    try:
+        with engine.begin() as conn:
+            dialect = dialect_for(conn)
+            plan = build("0003_status_check", "down", dialect,
+                         dialect.table_state(conn, Target()))
+            for statement in plan.statements:
+                conn.exec_driver_sql(statement.sql)
+    finally:
+        engine.dispose()

@@ -208,6 +208,18 @@ INSTANCES = [
      {"tool": "pg_dump", "url": URL_M, "detail": "exit code 1: boom"}),
     (errors.MigrationLockedError("shopmig:orders", "PostgreSQL session 42", 5.0),
      {"key": "shopmig:orders", "holder": "PostgreSQL session 42", "waited_s": 5.0}),
+    (errors.ConcurrentMigrationError(URL_M, "0002_add_status", "0001_baseline", "0002_add_status"),
+     {"url": URL_M, "revision": "0002_add_status", "expected": "0001_baseline",
+      "actual": "0002_add_status"}),
+    (errors.ExistingRowsViolateError(URL_M, "0003_status_check", "0002_add_status", "orders",
+                                     "status", 3, "x"),
+     {"url": URL_M, "step": "0003_status_check", "revision": "0002_add_status",
+      "table": "orders", "column": "status", "rows": 3, "rule": "x", "changed": False}),
+    (errors.RehearsalInterruptedError(URL_M, ["the copy x"]),
+     {"copy": URL_M, "left": ["the copy x"]}),
+    (errors.HalfAppliedError(URL_M, "0004_validate_status_check", "0005_status_index", "d", "f"),
+     {"url": URL_M, "recorded": "0004_validate_status_check", "actual": "0005_status_index",
+      "detail": "d"}),
 ]
 
 

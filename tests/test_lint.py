@@ -1,194 +1,134 @@
-"""The lint/preflight view: every rule fires on the naive statement it is about, none fires on
-shopmig's own SQL except the honest ones (the MariaDB/SQLite CHECK step copies the table),
-``lint_plan`` on each backend runs nothing, and the ``shopmig lint`` command's exit codes and
-JSON.
+"""The lint/preflight view as a whole: the rule registry, reading SQL, shopmig's own SQL (only
+the honest findings), the lock-time estimate, ``lint_plan`` on each backend (runs nothing, works
+on a table not adopted yet, shows a danger before anything runs), and the ``shopmig lint``
+command's exit codes and JSON. Each rule's own tests are in ``test_lint_rule_<name>.py``.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import digest, execute
+from test_architecture import database_name_comparisons
 
 import shopmig
 from shopmig import lint
 from shopmig.cli import main
-from shopmig.errors import InvalidArgumentError, NotVersionedError
-from shopmig.lint import STEP_COLUMNS, Finding, LintReport, lint_plan, lint_sql
-from shopmig.migrate import core as migrate
+from shopmig.dialects import DIALECTS, dialect_class
+from shopmig.errors import InvalidArgumentError
+from shopmig.lint import (
+    METADATA_LOCK_S,
+    RULES,
+    STEP_COLUMNS,
+    Finding,
+    LintReport,
+    lint_plan,
+    lint_sql,
+)
+from shopmig.lint.rules import REGISTRY, SEVERITIES
+from shopmig.lint.sql import parse, split
 from shopmig.migrate.steps import MigrationOptions, step_impact
 
-SERVER_DIALECTS = ("postgresql", "mariadb", "mysql")
-ALL_DIALECTS = ("sqlite", *SERVER_DIALECTS)
+TESTS = Path(__file__).resolve().parent
+GOLDEN = TESTS / "golden"
 
 
 def rules(findings: list[Finding]) -> list[tuple[str, str]]:
     return [(f.rule, f.severity) for f in findings]
 
 
-# ------------------------------------------------------------------ every rule fires
-
-NAIVE = [
-    # (dialect, sql, rule, severity)
-    ("postgresql", "ALTER TABLE orders ADD COLUMN token text DEFAULT md5(random()::text)",
-     "volatile-default", "danger"),
-    ("postgresql", "alter table orders add column id uuid default gen_random_uuid()",
-     "volatile-default", "danger"),
-    ("postgresql", "ALTER TABLE orders ADD COLUMN seen timestamptz DEFAULT clock_timestamp()",
-     "volatile-default", "danger"),
-    ("mariadb", "ALTER TABLE orders ADD COLUMN u CHAR(36) DEFAULT uuid(), ALGORITHM=INSTANT",
-     "volatile-default", "danger"),
-    ("sqlite", "ALTER TABLE orders ADD COLUMN r REAL DEFAULT (random())",
-     "volatile-default", "danger"),
-    ("postgresql", "ALTER TABLE orders ALTER COLUMN status SET NOT NULL",
-     "not-null-without-check", "danger"),
-    ("postgresql", "CREATE INDEX ix ON orders (status)", "index-not-concurrent", "danger"),
-    ("postgresql", "CREATE UNIQUE INDEX ix ON public.orders USING btree (status)",
-     "index-not-concurrent", "danger"),
-    ("postgresql", "ALTER TABLE orders ADD CONSTRAINT uq UNIQUE (status)",
-     "index-not-concurrent", "danger"),
-    ("mariadb", "CREATE INDEX ix ON orders (status)", "index-not-concurrent", "warning"),
-    ("mariadb", "ALTER TABLE orders ADD INDEX ix (status)", "index-not-concurrent", "warning"),
-    ("mariadb", "ALTER TABLE orders ADD INDEX ix (status), ALGORITHM=INPLACE, LOCK=SHARED",
-     "index-not-concurrent", "danger"),
-    ("mysql", "CREATE INDEX ix ON orders (status) ALGORITHM=COPY", "index-not-concurrent",
-     "danger"),
-    ("postgresql", "ALTER TABLE orders ADD CONSTRAINT ck CHECK (status IN ('paid'))",
-     "check-not-valid", "danger"),
-    ("postgresql", "ALTER TABLE orders ADD CHECK (amount >= 0)", "check-not-valid", "danger"),
-    ("postgresql", "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (customer_id) "
-     "REFERENCES customers (id)", "check-not-valid", "danger"),
-    ("mariadb", "ALTER TABLE orders ADD COLUMN s VARCHAR(16) NOT NULL DEFAULT 'x', "
-     "ALGORITHM=COPY", "table-rewrite", "danger"),
-    ("mariadb", "ALTER TABLE orders ADD COLUMN s VARCHAR(16)", "table-rewrite", "warning"),
-    ("mariadb", "ALTER TABLE orders MODIFY status VARCHAR(32) NOT NULL", "table-rewrite",
-     "warning"),
-    ("mariadb", "ALTER TABLE orders FORCE, ALGORITHM=COPY", "table-rewrite", "danger"),
-    ("postgresql", "ALTER TABLE orders ALTER COLUMN amount TYPE numeric(12, 2)",
-     "table-rewrite", "danger"),
-    ("postgresql", "UPDATE orders SET status = 'paid'", "table-rewrite", "danger"),
-    ("mariadb", "UPDATE orders o SET o.status = 'paid'", "table-rewrite", "danger"),
-    ("sqlite", "CREATE TABLE t2 (a TEXT); INSERT INTO t2 (a) SELECT order_id FROM orders; "
-     "DROP TABLE orders; ALTER TABLE t2 RENAME TO orders", "table-rewrite", "warning"),
-    ("postgresql", "ALTER TABLE orders DROP COLUMN status", "no-lock-timeout", "warning"),
-    ("mariadb", "DROP INDEX ix ON orders", "no-lock-timeout", "warning"),
-]
+# ------------------------------------------------------------------ the registry
 
 
-@pytest.mark.parametrize(("dialect", "sql", "rule", "severity"), NAIVE,
-                         ids=[f"{d}-{r}-{i}" for i, (d, _, r, _) in enumerate(NAIVE)])
-def test_every_rule_fires_on_the_naive_statement(dialect, sql, rule, severity) -> None:
-    timeout = None if rule == "no-lock-timeout" else 2.0
-    found = lint_sql(sql, dialect, lock_timeout_s=timeout)
-    assert (rule, severity) in rules(found), rules(found)
-    hit = next(f for f in found if f.rule == rule)
-    assert hit.message and hit.fix and hit.revision is None
-    assert hit.statement in " ".join(sql.split())
+def test_the_public_names_stay_importable() -> None:
+    assert shopmig.lint_sql is lint_sql and shopmig.lint_plan is lint_plan
+    assert shopmig.Finding is Finding and shopmig.LintReport is LintReport
+    assert STEP_COLUMNS == ["revision", "summary", "lock", "blocks_writes", "rewrites_table",
+                            "scans_table", "expected_lock_s", "findings"]
+    assert RULES == ("volatile-default", "not-null-without-check", "index-not-concurrent",
+                     "check-not-valid", "table-rewrite", "no-lock-timeout", "step-refused")
 
 
-def test_every_rule_is_covered_by_a_naive_statement() -> None:
-    assert {r for _, _, r, _ in NAIVE} == set(lint.RULES)
+def test_every_rule_is_one_described_object_with_its_own_tests() -> None:
+    assert tuple(r.name for r in REGISTRY) == RULES
+    for rule in REGISTRY:
+        assert rule.severity in SEVERITIES
+        assert all(rule.describe().values()), rule
+        assert rule.__doc__ and type(rule).__module__.endswith(rule.name.replace("-", "_"))
+        assert (TESTS / f"test_lint_rule_{rule.name.replace('-', '_')}.py").exists(), rule
+        assert any(rule.applies_to(cls()) for cls in DIALECTS), rule
 
 
-def test_safe_forms_do_not_fire() -> None:
-    safe = [
-        ("postgresql", "CREATE INDEX CONCURRENTLY ix ON orders (status)"),
-        ("postgresql", "ALTER TABLE orders ADD CONSTRAINT ck CHECK (amount >= 0) NOT VALID"),
-        ("postgresql", "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES c (id) "
-         "NOT VALID"),
-        ("postgresql", "ALTER TABLE orders ADD COLUMN note text DEFAULT 'random()'"),
-        ("postgresql", "ALTER TABLE orders ADD COLUMN seen timestamptz DEFAULT now()"),
-        ("postgresql", "ALTER TABLE orders ALTER COLUMN token SET DEFAULT gen_random_uuid()"),
-        ("postgresql", "UPDATE orders SET status = 'paid' WHERE order_id = 'a'"),
-        ("postgresql", "-- CREATE INDEX ix ON orders (status);\nSELECT 1"),
-        ("postgresql", "/* UPDATE orders SET status = 'x' */ SELECT 'a;b'"),
-        ("mariadb", "CREATE INDEX ix ON orders (status) ALGORITHM=INPLACE LOCK=NONE"),
-        ("mariadb", "ALTER TABLE orders ADD INDEX ix (status), ALGORITHM=INPLACE, LOCK=NONE"),
-        ("mariadb", "ALTER TABLE orders ADD COLUMN s VARCHAR(16) DEFAULT 'x', ALGORITHM=INSTANT"),
-        ("sqlite", "ALTER TABLE orders ADD COLUMN s TEXT DEFAULT 'pending' NOT NULL"),
-        ("sqlite", "CREATE INDEX ix ON orders (status)"),
-    ]
-    for dialect, sql in safe:
-        assert lint_sql(sql, dialect, lock_timeout_s=2.0) == [], (dialect, sql)
+def test_the_rules_table_says_where_each_rule_applies() -> None:
+    frame = lint.rules_frame()
+    assert frame["name"].tolist() == list(RULES)
+    assert list(frame.columns[-3:]) == [cls.label for cls in DIALECTS]
+    by_name = frame.set_index("name")
+    assert by_name.loc["check-not-valid", ["SQLite", "PostgreSQL", "MariaDB/MySQL"]].tolist() \
+        == [False, True, False]
+    assert by_name.loc["no-lock-timeout", "SQLite"] == False  # noqa: E712 - numpy bool
 
 
-def test_a_table_created_in_the_same_sql_is_new_and_empty() -> None:
-    sql = ("CREATE TABLE audit (id int, note text); CREATE INDEX ix ON audit (id); "
-           "ALTER TABLE audit ADD CONSTRAINT ck CHECK (id > 0); UPDATE audit SET note = 'x'")
-    assert lint_sql(sql, "postgresql") == []
+def test_lint_names_no_database_outside_the_dialects() -> None:
+    offenders = {str(p): database_name_comparisons(p.read_text())
+                 for p in sorted((TESTS.parent / "shopmig" / "lint").rglob("*.py"))}
+    assert {p: hits for p, hits in offenders.items() if hits} == {}
 
 
-# ------------------------------------------------------------------ context-dependent rules
+# ------------------------------------------------------------------ reading SQL
 
 
-def test_set_not_null_after_a_validated_check_is_safe_from_postgresql_12() -> None:
-    steps = ["ALTER TABLE orders ADD CONSTRAINT nn CHECK (status IS NOT NULL) NOT VALID",
-             "ALTER TABLE orders VALIDATE CONSTRAINT nn",
-             "ALTER TABLE orders ALTER COLUMN status SET NOT NULL"]
-    assert lint_sql(";\n".join(steps), "postgresql", lock_timeout_s=2) == []
-    assert lint_sql(";\n".join(steps), "postgresql", lock_timeout_s=2,
-                    server_version=(16, 2)) == []
-    # not validated yet: the scan still happens
-    unvalidated = lint_sql(";".join([steps[0], steps[2]]), "postgresql", lock_timeout_s=2)
-    assert rules(unvalidated) == [("not-null-without-check", "danger")]
-    # PostgreSQL 11 cannot use the check
-    old = lint_sql(";".join(steps), "postgresql", lock_timeout_s=2, server_version=(11, 9))
-    assert rules(old) == [("not-null-without-check", "danger")]
-    assert "before 12" in old[0].message
-    # a check on another column does not count
-    other = lint_sql("ALTER TABLE orders ADD CONSTRAINT nn CHECK (amount IS NOT NULL);"
-                     "ALTER TABLE orders ALTER COLUMN status SET NOT NULL", "postgresql",
-                     lock_timeout_s=2)
-    assert rules(other) == [("check-not-valid", "danger"), ("not-null-without-check", "danger")]
-
-
-def test_postgresql_before_11_rewrites_for_any_default() -> None:
-    sql = "ALTER TABLE orders ADD COLUMN s varchar(16) DEFAULT 'pending' NOT NULL"
-    assert lint_sql(sql, "postgresql", lock_timeout_s=2, server_version=(15, 4)) == []
-    assert rules(lint_sql(sql, "postgresql", lock_timeout_s=2, server_version=(10, 23))) == [
-        ("table-rewrite", "danger")]
-
-
-def test_no_lock_timeout_warns_once_per_plan_and_only_on_servers() -> None:
-    sql = ("ALTER TABLE orders ADD COLUMN a int; CREATE INDEX CONCURRENTLY ix ON orders (a); "
-           "ALTER TABLE orders DROP COLUMN a")
-    found = lint_sql(sql, "postgresql")
-    assert rules(found) == [("no-lock-timeout", "warning")]
-    assert found[0].statement == "ALTER TABLE orders ADD COLUMN a int"
-    assert "lock_timeout" in found[0].fix
-    assert lint_sql(sql, "postgresql", lock_timeout_s=2.0) == []
-    assert lint_sql("SET lock_timeout = '2s';\n" + sql, "postgresql") == []
-    assert lint_sql("set local lock_timeout to 2000;\n" + sql, "postgresql") == []
-    assert rules(lint_sql("SET lock_timeout = 0;\n" + sql, "postgresql")) == [
-        ("no-lock-timeout", "warning")]
-    assert lint_sql("ALTER TABLE orders DROP COLUMN a", "sqlite") == []
-    maria = "ALTER TABLE orders DROP COLUMN a"
-    assert "lock_wait_timeout" in lint_sql(maria, "mariadb")[0].fix
-    assert lint_sql("SET SESSION lock_wait_timeout = 2; " + maria, "mariadb") == []
-    assert lint_sql("SET STATEMENT lock_wait_timeout=2 FOR " + maria, "mariadb") == []
-    assert lint_sql("CREATE TABLE t (a int)", "postgresql") == []  # new table: nothing waits
-
-
-def test_rows_put_sizes_and_estimates_into_messages() -> None:
-    sql = "CREATE INDEX ix ON orders (status)"
-    sized = lint_sql(sql, "postgresql", rows=1_000_000, lock_timeout_s=2)[0]
-    assert "1,000,000 rows" in sized.message and "estimate" in sized.message
-    unsized = lint_sql(sql, "postgresql", lock_timeout_s=2)[0]
-    assert "every row" in unsized.message
-
-
-def test_quoted_and_qualified_names_and_literals_with_semicolons() -> None:
+def test_split_keeps_literals_comments_and_quoted_names_apart() -> None:
     sql = ('ALTER TABLE "public"."Orders" ADD CONSTRAINT "ck" CHECK ("note" <> \'a;b\'); '
-           "ALTER TABLE `orders` ADD COLUMN `x` INT, ALGORITHM=INSTANT")
-    assert rules(lint_sql(sql, "postgresql", lock_timeout_s=2)) == [("check-not-valid", "danger")]
-    assert len(lint._split(sql).__next__().text) > 40  # the literal's ';' did not split
-    assert lint_sql(sql.split("; ")[1], "mariadb", lock_timeout_s=2) == []
+           "-- UPDATE orders SET x = 1;\n"
+           "/* DROP TABLE orders; */ UPDATE `orders` SET `x` = 'it''s; \\' fine' WHERE id = 1")
+    statements = list(split(sql))
+    assert [s.text for s in statements] == [
+        'ALTER TABLE "public"."Orders" ADD CONSTRAINT "ck" CHECK ("note" <> \'a;b\')',
+        "UPDATE `orders` SET `x` = 'it''s; \\' fine' WHERE id = 1"]
+    assert statements[1].code == "UPDATE `orders` SET `x` = '' WHERE id = 1"
+    first = parse(statements[0])
+    assert (first.kind, first.table, [a.kind for a in first.actions]) == (
+        "alter_table", "orders", ["add_check"])
+    assert list(split("  ;\n-- nothing\n; ")) == []
+
+
+def test_parse_tells_the_shapes_the_rules_read() -> None:
+    shapes = {sql: parse(next(split(sql))) for sql in (
+        "SET STATEMENT lock_wait_timeout=2 FOR ALTER TABLE orders DROP COLUMN a, ALGORITHM=COPY",
+        "CREATE INDEX ix ON orders (status) ALGORITHM=INPLACE LOCK=NONE",
+        "INSERT INTO t2 (a) SELECT a FROM orders",
+        "set local lock_timeout to 2000",
+    )}
+    wrapped, index, copy, setting = shapes.values()
+    assert (wrapped.kind, wrapped.statement_vars, wrapped.algorithm, wrapped.locks) == (
+        "alter_table", ("lock_wait_timeout",), "COPY", "orders")
+    assert [a.kind for a in wrapped.actions] == ["drop_column", "option"]
+    assert (index.kind, index.algorithm, index.lock) == ("create_index", "INPLACE", "NONE")
+    assert copy.extra == {"new": "t2", "old": "orders"}
+    assert setting.extra == {"variable": "lock_timeout", "value": "2000"}
+
+
+@pytest.mark.parametrize("cls", DIALECTS, ids=lambda c: c.name)
+def test_lint_sql_accepts_every_name_and_alias_of_a_database(cls) -> None:
+    sql = ("ALTER TABLE orders ADD COLUMN r REAL DEFAULT (random()); "
+           "CREATE INDEX ix ON orders (r); ALTER TABLE orders DROP COLUMN r")
+    expected = lint_sql(sql, cls.name, rows=10)
+    assert expected  # every database finds something here
+    for alias in {*cls.aliases, cls.name.upper(), f" {cls.name} "}:
+        assert dialect_class(alias) is cls
+        assert lint_sql(sql, alias, rows=10) == expected, alias
+    assert lint_sql(sql, cls(), rows=10) == expected  # a Dialect object too
 
 
 def test_bad_arguments() -> None:
     with pytest.raises(InvalidArgumentError, match="dialect"):
         lint_sql("SELECT 1", "oracle")
+    with pytest.raises(InvalidArgumentError, match="dialect"):
+        lint_sql("SELECT 1", 5)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="rows"):
         lint_sql("SELECT 1", "sqlite", rows=-1)
     assert lint_sql("", "postgresql") == []
@@ -196,95 +136,130 @@ def test_bad_arguments() -> None:
 
 # ------------------------------------------------------------------ shopmig's own SQL
 
-# The only findings on shopmig's own SQL: the CHECK step copies the table where no online
-# path exists. Honest warnings, never silence, never a danger.
+# The only findings on the SQL shopmig runs (tests/golden: each step, each way, each
+# database): a copy where the database has no cheaper way. Honest warnings, never a danger.
 HONEST = {
-    ("sqlite", "0003_status_check", "up"): [("table-rewrite", "warning")],
-    ("sqlite", "0003_status_check", "down"): [("table-rewrite", "warning")],
-    ("mariadb", "0003_status_check", "up"): [("table-rewrite", "warning")],
-    ("mysql", "0003_status_check", "up"): [("table-rewrite", "warning")],
+    ("sqlite", "0002_add_status.down"): [("table-rewrite", "warning")],  # DROP COLUMN
+    ("mysql", "0003_status_check.up"): [("table-rewrite", "warning")],  # enforced CHECK
 }
 
 
-@pytest.mark.parametrize("dialect", ALL_DIALECTS)
-@pytest.mark.parametrize("direction", ["up", "down"])
-def test_shopmig_sql_raises_only_the_honest_findings(dialect: str, direction: str) -> None:
-    for rev in shopmig.revisions():
-        if rev == "0001_baseline" and direction == "down":
-            continue
-        sql = migrate.step_sql(rev, direction, dialect, version_table=False)
-        found = lint_sql(sql, dialect, rows=500_000, lock_timeout_s=2.0)
-        assert rules(found) == HONEST.get((dialect, rev, direction), []), (rev, found)
+def golden() -> list[tuple[str, str, str]]:
+    return [(folder.name, path.name.removesuffix(".sql"), path.read_text())
+            for folder in sorted(GOLDEN.iterdir()) for path in sorted(folder.glob("*.sql"))]
+
+
+def test_the_golden_sql_covers_every_step_both_ways_on_every_database() -> None:
+    found = {(d, step) for d, step, _ in golden()}
+    assert found == {(cls.name, f"{rev}.{way}") for cls in DIALECTS
+                     for rev in shopmig.revisions()[1:] for way in ("up", "down")}
+
+
+@pytest.mark.parametrize(("dialect", "step", "sql"), golden(),
+                         ids=[f"{d}-{s}" for d, s, _ in golden()])
+def test_shopmig_sql_raises_only_the_honest_findings(dialect: str, step: str, sql: str) -> None:
+    found = lint_sql(sql, dialect, rows=500_000, lock_timeout_s=2.0)
+    assert rules(found) == HONEST.get((dialect, step), [])
+
+
+def test_the_sqlite_check_step_is_one_scan_not_a_rebuild() -> None:
+    sql = (GOLDEN / "sqlite" / "0003_status_check.up.sql").read_text()
+    assert lint_sql(sql, "sqlite", rows=10**6) == []
+    impact = step_impact("0003_status_check", "sqlite")
+    assert (impact.rewrites_table, impact.scans_table) == (False, True)
 
 
 def test_shopmig_sql_without_a_lock_timeout_warns_once() -> None:
-    for dialect in SERVER_DIALECTS:
-        sql = "\n".join(migrate.step_sql(rev, "up", dialect, version_table=False)
-                        for rev in shopmig.revisions()[1:])
-        found = lint_sql(sql, dialect)
-        assert [f.rule for f in found].count("no-lock-timeout") == 1
+    for cls in DIALECTS:
+        sql = "\n".join(text for d, step, text in golden() if d == cls.name
+                        and step.endswith(".up"))
+        found = lint_sql(sql, cls.name)
+        expected = 1 if cls.is_server else 0
+        assert [f.rule for f in found].count("no-lock-timeout") == expected, cls
         assert not any(f.severity == "danger" for f in found)
 
 
 # ------------------------------------------------------------------ the time model
 
 
-def test_expected_lock_seconds_model() -> None:
+def test_expected_lock_seconds_comes_from_the_impact() -> None:
+    pg, sqlite, maria = (dialect_class(n).lock_rates_s_per_row for n in
+                         ("postgresql", "sqlite", "mariadb"))
     sql = "CREATE INDEX CONCURRENTLY ix ON orders (status)"
     index = step_impact("0005_status_index", "postgresql", rows=1_000_000)
-    small = lint.expected_lock_seconds(index, sql, 1_000)
-    big = lint.expected_lock_seconds(index, sql, 1_000_000)
-    assert small is not None and big is not None and small < big
-    assert big == pytest.approx(lint.METADATA_LOCK_S + 1e6 * lint.RATES_S_PER_ROW["postgresql"][
-        "index"], abs=1e-3)
+    assert lint.expected_lock_seconds(index, sql, 1_000) < lint.expected_lock_seconds(
+        index, sql, 1_000_000) == pytest.approx(METADATA_LOCK_S + 1e6 * pg["index"], abs=1e-3)
     assert lint.expected_lock_seconds(index, sql, None) is None
     meta = step_impact("0002_add_status", "postgresql")
-    assert lint.expected_lock_seconds(meta, "ALTER TABLE ...", 10**9) == lint.METADATA_LOCK_S
+    assert lint.expected_lock_seconds(meta, "ALTER TABLE ...", 10**9) == METADATA_LOCK_S
     noop = step_impact("0004_validate_status_check", "mariadb")
     assert lint.expected_lock_seconds(noop, "", 10**9) == 0.0
-    rewrite = step_impact("0003_status_check", "mariadb")
-    assert lint.expected_lock_seconds(rewrite, "ALTER ...", 10**6) == pytest.approx(
-        lint.METADATA_LOCK_S + lint.RATES_S_PER_ROW["mysql"]["rewrite"] * 1e6, abs=1e-3)
+    assert lint.expected_lock_seconds(noop, "-- nothing to run", 10**9) == 0.0
+    copy = step_impact("0003_status_check", "mariadb")
+    assert lint.expected_lock_seconds(copy, "ALTER ...", 10**6) == pytest.approx(
+        METADATA_LOCK_S + maria["rewrite"] * 1e6, abs=1e-3)
+    check = step_impact("0003_status_check", "sqlite")  # one scan, no rebuild
+    assert lint.expected_lock_seconds(check, "SELECT ...", 10**6) == pytest.approx(
+        METADATA_LOCK_S + sqlite["scan"] * 1e6, abs=1e-3)
+    drop = step_impact("0002_add_status", "sqlite", "down")  # DROP COLUMN rewrites
+    assert lint.expected_lock_seconds(drop, "ALTER ...", 10**6) == pytest.approx(
+        METADATA_LOCK_S + sqlite["rewrite"] * 1e6, abs=1e-3)
     old_pg = step_impact("0002_add_status", "postgresql", server_version=(10, 5))
-    assert lint.expected_lock_seconds(old_pg, "ALTER ...", 10**6) > 1.0
+    assert lint.expected_lock_seconds(old_pg, "ALTER ...", 10**6) == pytest.approx(
+        METADATA_LOCK_S + pg["rewrite"] * 1e6, abs=1e-3)
+
+
+def test_the_basis_names_every_database_and_what_was_measured() -> None:
+    basis = lint.estimate_basis()
+    for cls in DIALECTS:
+        assert cls.label in basis and cls.lock_rates_basis in basis
+    assert basis.startswith("Estimate, not a measurement")
 
 
 # ------------------------------------------------------------------ lint_plan on each backend
 
+UP = {"sqlite": [], "postgresql": [], "mariadb": [("0003_status_check", "table-rewrite",
+                                                   "warning")]}
+DOWN = {"sqlite": [("0002_add_status", "table-rewrite", "warning")], "postgresql": [],
+        "mariadb": []}
+
 
 def test_lint_plan_on_a_demo_shop_runs_nothing(demo_url: str, backend: str) -> None:
-    before = shopmig.current_revision(demo_url)
     report = lint_plan(demo_url)
-    assert shopmig.current_revision(demo_url) == before == "0001_baseline"
+    assert shopmig.current_revision(demo_url) == "0001_baseline"
     assert isinstance(report, LintReport)
     assert list(report.steps.columns) == STEP_COLUMNS
     assert report.steps["revision"].tolist() == shopmig.revisions()[1:]
-    assert report.rows == 300 and report.current == "0001_baseline"
+    assert report.rows == 300 and report.current == "0001_baseline" and report.notes == []
     assert report.lock_timeout_s == MigrationOptions().lock_timeout_s
-    assert report.server_version and report.ok
-    family = "mysql" if backend == "mariadb" else backend
-    expected = {rev: [f"{r} ({s})" for r, s in found]
-                for (d, rev, direction), found in HONEST.items()
-                if d == family and direction == "up"}
+    assert report.server_version and report.ok and report.server
+    assert [(f.revision, f.rule, f.severity) for f in report.findings] == UP[backend]
     for row in report.steps.to_dict(orient="records"):
-        assert row["findings"] == expected.get(row["revision"], []), row
         assert row["summary"] and row["lock"] and row["blocks_writes"]
         assert 0 <= row["expected_lock_s"] < 1  # 300 rows: milliseconds everywhere
     by_rev = report.steps.set_index("revision")
-    assert bool(by_rev.loc["0003_status_check", "rewrites_table"]) == (backend != "postgresql")
+    assert bool(by_rev.loc["0003_status_check", "rewrites_table"]) == (backend == "mariadb")
     assert bool(by_rev.loc["0005_status_index", "scans_table"])
-    assert by_rev.loc["0002_add_status", "expected_lock_s"] == lint.METADATA_LOCK_S
-    assert all(f.revision == "0003_status_check" for f in report.findings)
+    assert by_rev.loc["0002_add_status", "expected_lock_s"] == METADATA_LOCK_S
 
     data = report.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["ok"] is True and len(data["steps"]) == 4
-    assert data["counts"] == {"steps": 4, "danger": 0, "warning": len(report.findings),
-                              "info": 0}
+    assert data["counts"] == {"steps": 4, "danger": 0, "warning": len(UP[backend]), "info": 0}
     page = report._repr_html_()
     assert "0005_status_index" in page and "expected_lock_s" in page
-    assert ("background:#fff8c5" in page) == bool(report.findings)
-    assert "OK:" in str(report) and "Estimate" in str(report)
+    assert ("background:#fff8c5" in page) == bool(UP[backend])
+    assert str(report).startswith("OK: 4 step(s) from 0001_baseline to head")
+    assert "Estimate" in str(report)
+
+
+def test_lint_plan_of_the_whole_downgrade(demo_url: str, backend: str) -> None:
+    shopmig.upgrade(demo_url, "head")
+    report = lint_plan(demo_url, "base", direction="down")
+    assert shopmig.current_revision(demo_url) == "0005_status_index"
+    assert report.steps["revision"].tolist() == shopmig.revisions()[1:][::-1]
+    assert [(f.revision, f.rule, f.severity) for f in report.findings] == DOWN[backend]
+    assert report.ok
 
 
 def test_lint_plan_at_head_has_no_steps(demo_url: str) -> None:
@@ -304,38 +279,61 @@ def test_lint_plan_on_a_live_connection_and_a_downgrade() -> None:
         down = lint_plan(conn, "base", direction="down")
         assert down.steps["revision"].tolist() == shopmig.revisions()[1:][::-1]
         assert shopmig.current_revision(conn) == "0005_status_index"
-        assert [f.revision for f in down.findings] == ["0003_status_check"]
+        assert [(f.revision, f.rule) for f in down.findings] == [
+            ("0002_add_status", "table-rewrite")]
+        by_rev = down.steps.set_index("revision")
+        assert bool(by_rev.loc["0002_add_status", "rewrites_table"])  # DROP COLUMN
+        assert not by_rev.loc["0003_status_check", ["rewrites_table", "scans_table"]].any()
 
 
-def test_lint_plan_danger_makes_the_report_not_ok(monkeypatch) -> None:
-    real = migrate.step_sql
+def test_lint_plan_of_a_table_not_adopted_yet_is_read_only(tmp_path) -> None:
+    path = tmp_path / "plain.db"
+    url = f"sqlite:///{path}"
+    execute(url, "CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount REAL)",
+            "INSERT INTO orders VALUES ('a', 1.5), ('b', 2.5)", must_exist=False)
+    before = digest(path)
+    report = lint_plan(url)
+    assert digest(path) == before  # not a byte written: no version table, no meta table
+    assert report.current is None and report.rows == 2
+    assert report.steps["revision"].tolist() == shopmig.revisions()[1:]
+    assert report.ok and report.findings == []
+    assert len(report.notes) == 1 and "not adopted yet" in report.notes[0]
+    assert "from not adopted (planned from the baseline) to head" in report.summary()
+    assert "not adopted yet" in str(report) and "not adopted yet" in report._repr_html_()
+    assert report.to_dict()["notes"] == report.notes
 
-    def naive(revision: str, direction: str, dialect_name: str, **kw) -> str:
-        if revision == "0005_status_index":
-            return "UPDATE orders SET status = 'paid'"
-        return real(revision, direction, dialect_name, **kw)
 
-    monkeypatch.setattr(migrate, "step_sql", naive)
-    with shopmig.connect("sqlite://") as conn:
-        shopmig.make_demo_shop(conn, rows=20)
+def test_lint_plan_names_another_table_and_column(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    execute(url, 'CREATE TABLE "Purchases" (id INTEGER PRIMARY KEY, status TEXT)',
+            must_exist=False)
+    report = lint_plan(url, table="Purchases", column="state")
+    assert report.ok and report.rows == 0
+    assert "Purchases" in report.notes[0]
+    assert "state" in report.steps.iloc[0]["summary"]
+
+
+@pytest.mark.server
+def test_lint_plan_inside_an_open_transaction_shows_the_blocking_index(make_url) -> None:
+    """On PostgreSQL a step that joins the caller's transaction cannot build its index
+    CONCURRENTLY: lint says the plain build blocks writes (a danger), before anything runs."""
+    url = make_url("postgresql")
+    shopmig.create_database(url)
+    shopmig.make_demo_shop(url, rows=30)
+    shopmig.upgrade(url, "0004")
+    with shopmig.connect(url) as conn:
+        conn.exec_driver_sql("SELECT 1")  # the caller's transaction is open
         report = lint_plan(conn)
-    assert not report.ok
-    assert report.counts["danger"] == 1
-    assert report.steps.iloc[-1]["findings"] == ["table-rewrite (danger)"]
-    assert "background:#ffebe9" in report._repr_html_()
-    assert str(report).startswith("DANGER")
+        assert conn.in_transaction()  # lint left the caller's transaction alone
+        conn.rollback()
+        own = lint_plan(conn)
+    assert not report.ok and own.ok
+    assert rules(report.findings) == [("index-not-concurrent", "danger")]
+    assert "CONCURRENTLY" not in report.findings[0].statement
+    assert str(report).startswith("DANGER") and "background:#ffebe9" in report._repr_html_()
     frame = report.findings_frame()
-    assert isinstance(frame, pd.DataFrame) and frame["severity"].tolist() == ["warning",
-                                                                               "danger"]
-
-
-def test_lint_plan_of_an_unversioned_table_raises(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'plain.db'}"
-    with shopmig.connect(url, must_exist=False) as conn:
-        conn.exec_driver_sql("CREATE TABLE orders (order_id TEXT PRIMARY KEY, amount REAL)")
-        conn.commit()
-    with pytest.raises(NotVersionedError):
-        lint_plan(url)
+    assert isinstance(frame, pd.DataFrame) and frame["severity"].tolist() == ["danger"]
+    assert report.to_dict()["counts"]["danger"] == 1
 
 
 # ------------------------------------------------------------------ CLI
@@ -349,11 +347,12 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.usefixtures("clean_cwd")
-def test_cli_lint_table_json_and_exit_codes(capsys, monkeypatch) -> None:
+def test_cli_lint_table_json_and_exit_codes(capsys) -> None:
     assert run(capsys, "init-demo", "--rows", "40")[0] == 0
     code, out, err = run(capsys, "lint")
     assert (code, err) == (0, "")
-    assert out.startswith("OK: 4 step(s)") and "table-rewrite (warning)" in out
+    assert out.startswith("OK: 4 step(s) from 0001_baseline to head on SQLite")
+    assert "[warning]" not in out and "[danger]" not in out
 
     code, out, _ = run(capsys, "lint", "0002", "--json")
     data = json.loads(out)
@@ -365,17 +364,40 @@ def test_cli_lint_table_json_and_exit_codes(capsys, monkeypatch) -> None:
     assert json.loads(out)["lock_timeout_s"] == 5.0
     assert shopmig.current_revision("sqlite:///shopmig.db") == "0001_baseline"
 
-    real = migrate.step_sql
-    monkeypatch.setattr(migrate, "step_sql", lambda rev, *a, **kw: (
-        "CREATE TABLE t (a int); UPDATE orders SET amount = 0" if rev == "0002_add_status"
-        else real(rev, *a, **kw)))
-    code, out, _ = run(capsys, "lint", "--json")
+    assert run(capsys, "upgrade", "+1")[0] == 0
+    code, out, _ = run(capsys, "lint", "-1")
+    assert code == 0 and out.startswith("OK: 1 step(s) from 0002_add_status to -1")
+    assert "[warning] table-rewrite (0002_add_status): DROP COLUMN status rewrites" in out
+
+
+@pytest.mark.usefixtures("clean_cwd")
+def test_cli_lint_of_a_table_not_adopted_yet(capsys, tmp_path) -> None:
+    execute("sqlite:///shop.db", 'CREATE TABLE "Purchases" (id INTEGER PRIMARY KEY, state TEXT)',
+            must_exist=False)
+    before = digest(tmp_path / "shop.db")
+    code, out, err = run(capsys, "--url", "sqlite:///shop.db", "--table", "purchases",
+                         "--column", "stage", "lint", "--json")
+    data = json.loads(out)
+    assert (code, err, data["ok"], data["current"]) == (0, "", True, None)
+    assert "Purchases is not adopted yet" in data["notes"][0]
+    assert "stage" in data["steps"][0]["summary"]
+    assert digest(tmp_path / "shop.db") == before
+
+
+@pytest.mark.usefixtures("clean_cwd")
+def test_cli_lint_exits_1_on_a_danger(capsys) -> None:
+    rows = MigrationOptions().rewrite_row_limit + 1
+    assert run(capsys, "init-demo", "--rows", str(rows))[0] == 0
+    assert run(capsys, "upgrade", "+1")[0] == 0
+    code, out, _ = run(capsys, "lint", "-1", "--json")
     data = json.loads(out)
     assert code == 1 and data["ok"] is False
-    assert data["findings"][0]["rule"] == "table-rewrite"
-    assert data["findings"][0]["severity"] == "danger"
-    code, out, _ = run(capsys, "lint")
-    assert code == 1 and out.startswith("DANGER") and "[danger] table-rewrite" in out
+    assert [(f["rule"], f["severity"]) for f in data["findings"]] == [
+        ("step-refused", "danger"), ("table-rewrite", "warning")]
+    assert data["steps"][0]["expected_lock_s"] is None
+    code, out, _ = run(capsys, "lint", "-1")
+    assert code == 1 and out.startswith("DANGER") and "[danger] step-refused" in out
+    assert shopmig.current_revision("sqlite:///shopmig.db") == "0002_add_status"
 
 
 @pytest.mark.usefixtures("clean_cwd")

@@ -229,10 +229,10 @@ def test_sqlite_add_status_is_one_alter_not_a_rebuild(sqlite_url: str) -> None:
     assert status_column(sqlite_url) is not None
 
     preview = shopmig.preview_sql(sqlite_url, "+1")
-    assert "CREATE TABLE _alembic_tmp_orders" in preview
-    assert shopmig.plan(sqlite_url, "+1")[0].impact.rewrites_table
+    assert "_alembic_tmp" not in preview and "writable_schema" in preview
+    assert not shopmig.plan(sqlite_url, "+1")[0].impact.rewrites_table
     shopmig.upgrade(sqlite_url, "+1")
-    assert sqlite_rootpage(sqlite_url) != root  # 0003 rebuilds the table
+    assert sqlite_rootpage(sqlite_url) == root  # 0003 edits the definition, no rebuild
     assert shopmig.snapshot(sqlite_url)["status"].eq("pending").all()
 
 
@@ -341,51 +341,65 @@ def test_adopt_user_table_extras_survive_every_step(db_url: str, backend: str) -
             )
 
 
-MISMATCHES = {  # columns are built per test: a Column belongs to one Table
-    "order_id missing": (
-        lambda: [sa.Column("id", sa.String(36), primary_key=True), sa.Column("amount", sa.Float)],
-        ["'order_id' is missing", "primary key"],
+ADOPTABLE = {  # tables the old adopt refused; only a primary key is needed now
+    "integer key, other columns": lambda: [
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("total", sa.Float),
+    ],
+    "amount is text": lambda: [
+        sa.Column("order_id", sa.Integer, primary_key=True),
+        sa.Column("amount", sa.String(10)),
+    ],
+    "composite key": lambda: [
+        sa.Column("shop", sa.String(8), primary_key=True),
+        sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("amount", sa.Numeric(10, 2)),
+    ],
+}
+
+BLOCKED = {  # columns are built per test: a Column belongs to one Table
+    "no primary key": (
+        lambda: [sa.Column("order_id", sa.String(36)), sa.Column("amount", sa.Float)],
+        ["no primary key"],
     ),
-    "amount is text": (
+    "status exists": (
         lambda: [
             sa.Column("order_id", sa.String(36), primary_key=True),
-            sa.Column("amount", sa.Text),
-        ],
-        ["'amount'"],
-    ),
-    "other primary key": (
-        lambda: [
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("order_id", sa.String(36), nullable=False),
-            sa.Column("amount", sa.Float),
-        ],
-        ["primary key"],
-    ),
-    "already migrated": (
-        lambda: [
-            sa.Column("order_id", sa.String(36), primary_key=True),
-            sa.Column("amount", sa.Float),
             sa.Column("status", sa.String(16), server_default="pending"),
         ],
-        ["'status' already exists"],
+        ["'status' already exists: choose another name with --column"],
     ),
-    "everything wrong": (
-        lambda: [sa.Column("id", sa.Integer, primary_key=True), sa.Column("amount", sa.String(10))],
-        ["'order_id' is missing", "primary key", "'amount'"],
+    "both": (
+        lambda: [sa.Column("id", sa.Integer), sa.Column("status", sa.String(10))],
+        ["no primary key", "'status' already exists"],
     ),
 }
 
 
-@pytest.mark.parametrize("case", list(MISMATCHES))
-def test_adopt_refuses_mismatched_table(db_url: str, case: str) -> None:
-    columns, expected = MISMATCHES[case]
-    table = sa.Table("orders", sa.MetaData(), *columns())
+def _create(db_url: str, columns: list[sa.Column], name: str = "orders") -> None:
+    table = sa.Table(name, sa.MetaData(), *columns)
     engine = shopmig.open_engine(db_url, must_exist=False)
     try:
         with engine.begin() as conn:
             table.create(conn)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("case", list(ADOPTABLE))
+def test_adopt_takes_any_table_with_a_primary_key(db_url: str, case: str) -> None:
+    _create(db_url, ADOPTABLE[case]())
+    assert shopmig.baseline_differences(db_url) == []
+    assert shopmig.adopt(db_url) == BASE
+    shopmig.upgrade(db_url, "head")
+    assert shopmig.current_revision(db_url) == REVS[-1]
+    assert shopmig.half_applied(db_url) is None
+
+
+@pytest.mark.parametrize("case", list(BLOCKED))
+def test_adopt_lists_every_blocker_and_writes_nothing(db_url: str, case: str) -> None:
+    columns, expected = BLOCKED[case]
+    _create(db_url, columns())
     before = schema_of(db_url)
 
     with pytest.raises(SchemaMismatchError) as info:
@@ -399,6 +413,25 @@ def test_adopt_refuses_mismatched_table(db_url: str, case: str) -> None:
     assert_same_schema(schema_of(db_url), before)
     with pytest.raises(NotVersionedError):
         shopmig.upgrade(db_url, "+1")
+
+
+def test_adopt_with_another_column_name_when_status_is_taken(db_url: str) -> None:
+    _create(db_url, BLOCKED["status exists"][0]())
+    assert shopmig.adopt(db_url, column="order_state") == BASE
+    shopmig.upgrade(db_url, "head")  # the recorded column: no option needed any more
+    columns = shopmig.describe_table(db_url).set_index("name")
+    assert "order_state" in columns.index and "status" in columns.index
+    assert shopmig.table_indexes(db_url)["name"].tolist() == ["ix_orders_order_state"]
+    checks = shopmig.table_constraints(db_url)
+    assert "ck_orders_order_state" in checks["name"].tolist()
+
+
+def test_adopt_refuses_a_name_a_step_would_create(db_url: str) -> None:
+    _create(db_url, ADOPTABLE["integer key, other columns"]())
+    execute(db_url, "CREATE INDEX ix_orders_status ON orders (total)")
+    with pytest.raises(SchemaMismatchError, match="ix_orders_status"):
+        shopmig.adopt(db_url)
+    assert not has_version_table(db_url)
 
 
 def test_adopt_twice_and_unadopted_and_missing_table(db_url: str) -> None:
@@ -479,8 +512,9 @@ def test_unknown_or_wrong_way_targets(sqlite_url: str, direction: str, target: s
 
 
 DIALECT_MARKERS = {
-    "sqlite": (["ALTER TABLE orders ADD COLUMN status", "_alembic_tmp_orders",
-                "CREATE INDEX ix_orders_status"], ["ALGORITHM", "CONCURRENTLY", "NOT VALID"]),
+    "sqlite": (["ALTER TABLE orders ADD COLUMN status", "PRAGMA writable_schema = ON",
+                "CREATE INDEX ix_orders_status"],
+               ["ALGORITHM", "CONCURRENTLY", "NOT VALID", "_alembic_tmp"]),
     "postgresql": (["NOT VALID", "VALIDATE CONSTRAINT ck_orders_status",
                     "CREATE INDEX CONCURRENTLY ix_orders_status"],
                    ["ALGORITHM", "_alembic_tmp"]),
@@ -502,9 +536,9 @@ def test_plan_and_preview_run_nothing(demo_url: str, backend: str) -> None:
         assert text not in sql, text
     rewrites = {s.revision: s.impact.rewrites_table for s in steps}
     assert rewrites[ADD_STATUS] is False
-    assert rewrites[CHECK] is (backend != "postgresql")
-    assert all(s.impact.dialect == shopmig.open_engine(demo_url).dialect.name
-               or backend == "mariadb" for s in steps)
+    assert rewrites[CHECK] is (backend == "mariadb")
+    assert {s.impact.dialect for s in steps} == {
+        {"sqlite": "sqlite", "postgresql": "postgresql", "mariadb": "mysql"}[backend]}
 
     assert shopmig.current_revision(demo_url) == BASE
     assert_same_schema(schema_of(demo_url), before)
@@ -519,18 +553,18 @@ def test_plan_and_preview_run_nothing(demo_url: str, backend: str) -> None:
 
 def test_sql_by_dialect_needs_no_server() -> None:
     frame = shopmig.sql_by_dialect("0002")
-    assert list(frame.columns) == ["sqlite", "postgresql", "mariadb"]
+    assert list(frame.columns) == ["SQLite", "PostgreSQL", "MariaDB/MySQL"]
     assert list(frame.index) == [ADD_STATUS]
     row = frame.loc[ADD_STATUS]
-    assert row["mariadb"].endswith("ALGORITHM=INSTANT;")
+    assert row["MariaDB/MySQL"].endswith("ALGORITHM=INSTANT;")
     for dialect in frame.columns:
         assert row[dialect].count("ALTER TABLE") == 1
         assert "shopmig_version" not in row[dialect]
     index = shopmig.sql_by_dialect("0005").loc[INDEX]
-    assert "CONCURRENTLY" in index["postgresql"]
-    assert "LOCK=NONE" in index["mariadb"]
-    assert "CONCURRENTLY" not in index["sqlite"]
-    check = shopmig.sql_by_dialect("0003", ["postgresql"]).loc[CHECK, "postgresql"]
+    assert "CONCURRENTLY" in index["PostgreSQL"]
+    assert "LOCK=NONE" in index["MariaDB/MySQL"]
+    assert "CONCURRENTLY" not in index["SQLite"]
+    check = shopmig.sql_by_dialect("0003", ["postgresql"]).loc[CHECK, "PostgreSQL"]
     assert check.rstrip(";").endswith("NOT VALID")
     assert "CONCURRENTLY" in shopmig.preview_sql(None, "0005", dialect="postgresql")
     with pytest.raises(UnknownRevisionError):
@@ -580,11 +614,12 @@ def test_lock_timeout_gives_up_and_changes_nothing(
 def test_lock_timeout_retry_succeeds_once_blocker_ends(
     server_demo_url: str, blocker: sa.Connection
 ) -> None:
+    # The blocker goes 1.5 s after the step starts: its first 1 s wait must time out.
     release = threading.Timer(1.5, blocker.rollback)
-    release.start()
     try:
         options = shopmig.MigrationOptions(lock_timeout_s=1, retries=3, backoff_s=0.2)
-        applied = shopmig.upgrade(server_demo_url, "+1", options=options)
+        applied = shopmig.upgrade(server_demo_url, "+1", options=options,
+                                  on_step=lambda _step: release.start())
     finally:
         release.join()
     assert applied[0].revision == ADD_STATUS
@@ -624,8 +659,15 @@ def test_rewrite_guard(demo_url: str, backend: str) -> None:
     shopmig.upgrade(demo_url, ADD_STATUS)
     before, data = schema_of(demo_url), shopmig.snapshot(demo_url)
     small = shopmig.MigrationOptions(rewrite_row_limit=ROWS - 1)
-    if backend == "postgresql":  # NOT VALID: no rewrite, so the guard does not apply
+    if backend != "mariadb":  # NOT VALID / SQLite's in-place edit: no rewrite, no guard
         assert revs(shopmig.upgrade(demo_url, "+1", options=small)) == [CHECK]
+        if backend == "sqlite":  # but SQLite's DROP COLUMN rewrites every row: guarded
+            shopmig.downgrade(demo_url, "-1", options=small)
+            with pytest.raises(UnsafeMigrationError) as info:
+                shopmig.downgrade(demo_url, "-1", options=small)
+            assert info.value.revision == ADD_STATUS
+            assert shopmig.current_revision(demo_url) == ADD_STATUS
+            assert_frame_equal(shopmig.snapshot(demo_url), data)
         return
     with pytest.raises(UnsafeMigrationError) as info:
         shopmig.upgrade(demo_url, "+1", options=small)
@@ -644,11 +686,6 @@ def test_rewrite_guard(demo_url: str, backend: str) -> None:
     assert_shape(demo_url, CHECK, backend)
     assert_frame_equal(shopmig.snapshot(demo_url), data)
 
-    if backend == "sqlite":  # SQLite's downgrade of the CHECK is a rebuild too
-        with pytest.raises(UnsafeMigrationError):
-            shopmig.downgrade(demo_url, "-1", options=small)
-        assert shopmig.current_revision(demo_url) == CHECK
-        assert_shape(demo_url, CHECK, backend)
 
 
 # ------------------------------------------------------------------ a step that fails

@@ -146,6 +146,7 @@ def test_failed_writes_show_their_error_text(good: Rehearsal) -> None:
     groups = failed_write_errors(events)
     assert [(g["error"], g["count"]) for g in groups] == [("database is locked", 3),
                                                           ("deadlock detected", 1)]
+    assert {g["kind"] for g in groups} <= {"lock", "workload", "unknown"}
     assert r.to_dict()["failed_write_errors"] == groups
     text = _text(r.to_html())
     assert "database is locked" in text and "deadlock detected" in text

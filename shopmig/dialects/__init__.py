@@ -41,7 +41,9 @@ def dialect_for(source: Connection | Engine | URL | str | Dialect | object) -> D
         return source
     if isinstance(source, Connection | Engine):
         sa_dialect = source.dialect
-        return dialect_class(sa_dialect.name)(sa_dialect, sa_dialect.server_version_info)
+        version = tuple(int(v) for v in (sa_dialect.server_version_info or ())
+                        if isinstance(v, int)) or None
+        return dialect_class(sa_dialect.name)(sa_dialect, version)
     if isinstance(source, str) and ":" in source:
         from shopmig.db import parse_url
 

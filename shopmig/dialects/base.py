@@ -20,6 +20,7 @@ Sections (each subclass keeps the same order):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,6 +31,8 @@ from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
     from shopmig.migrate.options import MigrationOptions
+    from shopmig.migrate.steps import Statement, StepImpact, StepPlan, TableState
+    from shopmig.migrate.target import Target
 
 
 class Dialect:
@@ -60,6 +63,10 @@ class Dialect:
         from sqlalchemy.engine import default
 
         return default.DefaultDialect()
+
+    def connect_args(self) -> dict[str, Any]:
+        """Extra arguments for the driver's connect (besides shopmig's connect timeout)."""
+        return {}
 
     @staticmethod
     def prepare_engine(engine: sa.Engine) -> None:
@@ -115,6 +122,16 @@ class Dialect:
         same identity name the same database."""
         raise NotImplementedError
 
+    def named(self, url: URL, name: str) -> URL:
+        """The database ``name`` beside ``url``'s (same server; for SQLite, ``<name>.db`` in
+        the same folder). Nothing is created."""
+        return url.set(database=name)
+
+    def named_like(self, url: URL, suffix: str) -> URL:
+        """The database called like ``url``'s plus ``suffix`` (``shop`` -> ``shop_rehearsal``;
+        for SQLite ``shop.db`` -> ``shop_rehearsal.db``). Nothing is created."""
+        return url.set(database=f"{url.database}{suffix}")
+
     def file_path(self, url: URL) -> str | None:
         """The file behind an embedded database's URL, None for servers and memory."""
         return None
@@ -146,6 +163,15 @@ class Dialect:
     def is_lock_timeout(self, exc: DBAPIError) -> bool:
         """True when ``exc`` means the statement gave up waiting for a lock."""
         return self.error_code(exc) in self.lock_timeout_codes
+
+    lock_wait_codes: ClassVar[frozenset[object]] = frozenset()
+    """Error codes of a write that lost out to a lock (timeout, deadlock, cancelled wait)."""
+
+    def is_lock_wait(self, exc: DBAPIError) -> bool:
+        """True when a write failed because it waited for a lock (behind a migration), not
+        because the table refused it."""
+        code = self.error_code(exc)
+        return code in self.lock_timeout_codes or code in self.lock_wait_codes
 
     @contextlib.contextmanager
     def migration_lock(self, conn: Connection, key: str, wait_s: float) -> Iterator[None]:
@@ -179,6 +205,366 @@ class Dialect:
             cur.close()
 
     paramstyle_marker: ClassVar[str] = "%s"
+
+    # -------------------------------------------------------------- catalog (the live table)
+
+    def table_state(self, conn: Connection, target: Target) -> TableState:
+        """What the steps need to know about ``target``'s table, read from the catalog."""
+        from shopmig.migrate.steps import TableState
+
+        insp = sa.inspect(conn)
+        if not insp.has_table(target.table, schema=target.schema):
+            return TableState(target, exists=False, extra=self._meta_extra(conn))
+        columns = tuple(c["name"] for c in insp.get_columns(target.table, schema=target.schema))
+        pk = insp.get_pk_constraint(target.table, schema=target.schema)
+        checks = {c.get("name") for c in insp.get_check_constraints(target.table,
+                                                                     schema=target.schema)}
+        indexes = {i.get("name") for i in insp.get_indexes(target.table, schema=target.schema)}
+        return TableState(
+            target=target,
+            columns=columns,
+            primary_key=tuple(pk.get("constrained_columns") or ()),
+            column=target.column in columns,
+            check="valid" if target.check_name(self) in checks else None,
+            index="valid" if target.index_name(self) in indexes else None,
+            rows=self.estimated_rows(conn, target),
+            taken_names=tuple(self.names_in_use(conn, target)),
+            extra=self._meta_extra(conn),
+        )
+
+    def _meta_extra(self, conn: Connection) -> dict[str, Any]:
+        """shopmig's own bookkeeping the steps look at (``shopmig_meta`` keys)."""
+        insp = sa.inspect(conn)
+        if not insp.has_table("shopmig_meta"):
+            return {"meta": {}, "meta_table": False}
+        meta = sa.table("shopmig_meta", sa.column("key"), sa.column("value"))
+        return {"meta": dict(conn.execute(sa.select(meta.c.key, meta.c.value)).all()),
+                "meta_table": True}
+
+    def names_in_use(self, conn: Connection, target: Target) -> list[str]:
+        """Which of the names the steps create (the CHECK's, the index's) something else
+        already has, where the database would refuse a duplicate."""
+        insp = sa.inspect(conn)
+        wanted = {target.check_name(self), target.index_name(self)}
+        used = {c.get("name") for c in insp.get_check_constraints(target.table,
+                                                                  schema=target.schema)}
+        used |= {i.get("name") for i in insp.get_indexes(target.table, schema=target.schema)}
+        used |= {u.get("name") for u in insp.get_unique_constraints(target.table,
+                                                                    schema=target.schema)}
+        used |= {f.get("name") for f in insp.get_foreign_keys(target.table,
+                                                              schema=target.schema)}
+        return sorted(n for n in wanted if n in used)
+
+    def estimated_rows(self, conn: Connection, target: Target) -> int | None:
+        """About how many rows the table has (the server's statistics where it keeps them)."""
+        return self.count_rows(conn, target)
+
+    def count_rows(self, conn: Connection, target: Target) -> int:
+        """The exact row count (``count(*)``)."""
+        table = sa.table(target.table, schema=target.schema)
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+    def demo_table_state(self, target: Target) -> TableState:
+        """The demo shop's table at the baseline, as the steps see it (no database needed)."""
+        from shopmig.migrate.steps import TableState
+
+        return TableState(target, columns=("order_id", "amount"), primary_key=("order_id",),
+                          extra={"meta": {}})
+
+    def dependants(self, conn: Connection, target: Target) -> list[dict[str, Any]]:
+        """What depends on the table (foreign keys of other tables pointing at it, views, views
+        on those views, triggers on it), each with what the steps do to it."""
+        out = self.foreign_keys_in(conn, target)
+        out += [{"kind": "view", "name": name, "detail": detail, "steps": self.view_effect}
+                for name, detail in self.views_on(conn, target)]
+        out += [{"kind": "trigger", "name": name, "detail": detail,
+                 "steps": "it fires on the workload's and the shop's writes as before; rows it "
+                 "writes into this table must satisfy the CHECK from 0003 on"}
+                for name, detail in self.triggers_on(conn, target)]
+        return out
+
+    view_effect: ClassVar[str] = (
+        "a view keeps the columns it was created with (SELECT * does not gain the new column); "
+        "while a view uses the new column, 0002's downgrade cannot drop it")
+
+    def foreign_keys_in(self, conn: Connection, target: Target) -> list[dict[str, Any]]:
+        """Foreign keys of other tables (or of the table itself) that reference the table."""
+        insp = sa.inspect(conn)
+        out = []
+        for other in insp.get_table_names(schema=target.schema):
+            for fk in insp.get_foreign_keys(other, schema=target.schema):
+                if fk.get("referred_table") == target.table and (
+                        fk.get("referred_schema") in (None, target.schema)):
+                    out.append({
+                        "kind": "foreign key in", "name": fk.get("name") or "",
+                        "detail": f"{other}({', '.join(fk['constrained_columns'])}) -> "
+                                  f"{target.table}({', '.join(fk['referred_columns'])})",
+                        "steps": "every step keeps it: the key it points at is never touched"})
+        return out
+
+    def views_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """(name, how) of the views that read the table, directly or through another view."""
+        return []
+
+    def triggers_on(self, conn: Connection, target: Target) -> list[tuple[str, str]]:
+        """(name, definition or timing) of the triggers on the table."""
+        return []
+
+    validates_check_separately: ClassVar[bool] = False
+    """True where a CHECK can be added unvalidated and validated later (PostgreSQL); elsewhere
+    step 0004 has nothing to do and leaves nothing to see."""
+
+    def observable(self, revision: str) -> bool:
+        """Whether the catalog shows that ``revision`` ran (a step that does nothing on this
+        database leaves nothing to see, so the schema cannot tell before from after it)."""
+        from shopmig.migrate.options import BASELINE, VALIDATE_CHECK
+
+        if revision == BASELINE:
+            return False
+        return revision != VALIDATE_CHECK or self.validates_check_separately
+
+    def server_supports(self, state: TableState) -> list[str]:
+        """What this server version cannot do of the migration (each with its fix)."""
+        return []
+
+    # -------------------------------------------------------------- steps
+
+    def table_sql(self, target: Target) -> str:
+        """The table's quoted, qualified name."""
+        return self.qualified(target.table, target.schema)
+
+    def column_definition(self, target: Target) -> str:
+        """``status VARCHAR(16) DEFAULT 'pending' NOT NULL`` as this database writes it."""
+        from shopmig.migrate.options import STATUS_DEFAULT, STATUS_LENGTH
+
+        column = sa.Column(target.column, sa.String(STATUS_LENGTH), nullable=False,
+                           server_default=sa.text(self.literal(STATUS_DEFAULT)))
+        sa.Table("t", sa.MetaData(), column)
+        return str(sa.schema.CreateColumn(column).compile(dialect=self.sa_dialect)).strip()
+
+    def check_expression(self, target: Target) -> str:
+        """``"status" IN ('pending', ...)``."""
+        from shopmig.migrate.steps import check_values_sql
+
+        return check_values_sql(self, target.column)
+
+    def impact(self, state: TableState, revision: str, summary: str, *, lock: str,
+               blocks_writes: str, rewrites: bool = False, scans: bool = False,
+               notes: Sequence[str] = (), queues: str = "",
+               transactional: bool | None = None) -> StepImpact:
+        """A :class:`~shopmig.migrate.steps.StepImpact` for this database."""
+        from shopmig.migrate.steps import StepImpact
+
+        return StepImpact(revision, self.name, summary, lock, blocks_writes, rewrites, scans,
+                          list(notes), queues,
+                          self.transactional_ddl if transactional is None else transactional)
+
+    def size(self, state: TableState) -> str:
+        """``about 1,000,000 rows`` or ``the whole table``."""
+        return f"about {state.rows:,} rows" if state.rows is not None else "the whole table"
+
+    def plan(self, revision: str, direction: str, statements: Sequence[Statement],
+             impact: StepImpact, after: TableState, **kw: Any) -> StepPlan:
+        """A :class:`~shopmig.migrate.steps.StepPlan`."""
+        from shopmig.migrate.steps import StepPlan
+
+        return StepPlan(revision, direction, tuple(statements), impact, after, **kw)
+
+    def create_baseline(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0001 up: create the demo shop's table (``order_id`` text key, ``amount`` double)
+        and note in ``shopmig_meta`` that shopmig made it (so 0001 down may drop it again)."""
+        from shopmig.migrate.options import BASELINE
+        from shopmig.migrate.steps import Statement
+
+        target = state.target
+        table = sa.Table(target.table, sa.MetaData(),
+                         sa.Column("order_id", sa.String(36), primary_key=True),
+                         sa.Column("amount", sa.Double), schema=target.schema)
+        meta = _meta_table()
+        statements = [Statement(str(sa.schema.CreateTable(table).compile(
+            dialect=self.sa_dialect)).strip())]
+        if not state.extra.get("meta_table"):
+            statements.append(Statement(str(sa.schema.CreateTable(meta).compile(
+                dialect=self.sa_dialect)).strip()))
+        insert = meta.insert().values(key="baseline_created", value=target.display)
+        statements.append(Statement(str(insert.compile(
+            dialect=self.sa_dialect, compile_kwargs={"literal_binds": True}))))
+        after = state.but(exists=True, columns=("order_id", "amount"), primary_key=("order_id",),
+                          extra={"meta": {**state.extra.get("meta", {}),
+                                          "baseline_created": target.display},
+                                 "meta_table": True})
+        impact = self.impact(state, BASELINE, f"create the table {target.display}",
+                             lock="new table only", blocks_writes="no")
+        return self.plan(BASELINE, "up", statements, impact, after)
+
+    def drop_baseline(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0001 down: drop the table only if 0001 made it (never an adopted table)."""
+        from shopmig.migrate.options import BASELINE
+        from shopmig.migrate.steps import Statement
+
+        target = state.target
+        meta = state.extra.get("meta", {})
+        impact = self.impact(state, BASELINE, f"drop the table {target.display} that 0001 made",
+                             lock="exclusive", blocks_writes="yes")
+        if meta.get("baseline_created") != target.display:
+            return self.plan(
+                BASELINE, "down", [],
+                dataclasses.replace(impact, summary="refused: shopmig never drops your table"),
+                state, refusal=f"{target.display} was not created by shopmig's baseline "
+                "revision (it was adopted), and shopmig never drops your table.",
+                hint="'base' in shopmig means the baseline: stop there (shopmig downgrade base).")
+        meta_table = _meta_table()
+        statements = [Statement(f"DROP TABLE {self.table_sql(target)}"),
+                      Statement(str(meta_table.delete().where(
+                          meta_table.c.key == "baseline_created").compile(
+                          dialect=self.sa_dialect, compile_kwargs={"literal_binds": True})))]
+        rest = {k: v for k, v in meta.items() if k != "baseline_created"}
+        if not rest:
+            statements.append(Statement(f"DROP TABLE {self.quote('shopmig_meta')}"))
+        after = state.but(exists=False, columns=(), primary_key=(),
+                          extra={"meta": rest, "meta_table": bool(rest)})
+        return self.plan(BASELINE, "down", statements, impact, after)
+
+    def add_column(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0002 up: add the column NOT NULL with the default, the cheapest way there is."""
+        raise NotImplementedError
+
+    def drop_column(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0002 down: drop the column (its values are lost)."""
+        raise NotImplementedError
+
+    def add_check(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0003 up: the CHECK constraint, without blocking writes where the database can."""
+        raise NotImplementedError
+
+    def drop_check(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0003 down: drop the CHECK constraint."""
+        raise NotImplementedError
+
+    def validate_check(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0004 up: validate the CHECK for existing rows (nothing where it is validated when
+        added)."""
+        from shopmig.migrate.options import VALIDATE_CHECK
+
+        impact = self.impact(state, VALIDATE_CHECK, "nothing to do on this database",
+                             lock="none", blocks_writes="no",
+                             notes=["The CHECK was validated when it was added."])
+        return self.plan(VALIDATE_CHECK, "up", [], impact, state)
+
+    def invalidate_check(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0004 down: mark the CHECK not validated again (nothing where that does not exist)."""
+        from shopmig.migrate.options import VALIDATE_CHECK
+
+        impact = self.impact(state, VALIDATE_CHECK, "nothing to do on this database",
+                             lock="none", blocks_writes="no")
+        return self.plan(VALIDATE_CHECK, "down", [], impact, state)
+
+    def create_index(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0005 up: index the column without blocking writes where the database can."""
+        raise NotImplementedError
+
+    def drop_index(self, state: TableState, options: MigrationOptions) -> StepPlan:
+        """0005 down: drop the index."""
+        raise NotImplementedError
+
+    def repair_sql(self, state: TableState) -> list[Statement]:
+        """Statements that clean up what a failed or killed step left behind (PostgreSQL: an
+        invalid index), run before the step is tried again. Nothing by default."""
+        return []
+
+
+    # -------------------------------------------------------------- workload
+
+    def assigns_key(self, table: sa.Table, column: sa.Column) -> bool:
+        """True when the server gives a new row its key if the insert leaves it out (identity,
+        serial, AUTO_INCREMENT)."""
+        if column.identity is not None or column.autoincrement is True:
+            return True
+        default = str(getattr(column.server_default, "arg", "") or "").lower()
+        return "nextval(" in default
+
+    # -------------------------------------------------------------- naive (the lesson's contrast)
+
+    def naive_add_column_statements(self, target: Target) -> list[str]:
+        """How the column is often added by hand: the statements, for display and to run."""
+        raise NotImplementedError
+
+    def run_naive_add_column(self, conn: Connection, target: Target) -> None:
+        """Run :meth:`naive_add_column_statements` (in one transaction where DDL is
+        transactional; the caller commits)."""
+        for statement in self.naive_add_column_statements(target):
+            conn.exec_driver_sql(statement)
+
+    def naive_impact(self, rows: int | None = None) -> StepImpact:
+        """What the naive way does, in the terms :class:`StepImpact` uses for shopmig's step."""
+        raise NotImplementedError
+
+    def storage_identity(self, conn: Connection, target: Target) -> str | None:
+        """Something that changes when the table is rebuilt into new storage (None if the
+        database does not say): tells a table rewrite from a metadata change."""
+        return None
+
+    def nullable_column_definition(self, target: Target) -> str:
+        """The column without default or NOT NULL (the naive first step)."""
+        from shopmig.migrate.options import STATUS_LENGTH
+
+        column = sa.Column(target.column, sa.String(STATUS_LENGTH), nullable=True)
+        sa.Table("t", sa.MetaData(), column)
+        return str(sa.schema.CreateColumn(column).compile(dialect=self.sa_dialect)).strip()
+
+    # -------------------------------------------------------------- lint (shopmig.lint's rules)
+    # What the preflight rules ask a database. Each rule in ``shopmig/lint/rules/`` states
+    # which of these capabilities it is about; the defaults describe a database that has none
+    # of them.
+
+    lock_rates_s_per_row: ClassVar[dict[str, float]] = {"rewrite": 2.0e-6, "index": 0.75e-6,
+                                                        "scan": 0.15e-6}
+    """Seconds per row a step spends holding its lock, by kind of work: ``rewrite`` (copy
+    every row), ``index`` (build an index), ``scan`` (read every row). The rates of the
+    expected lock time (``shopmig.lint.estimate``)."""
+    lock_rates_basis: ClassVar[str] = "not measured (the slowest rates measured elsewhere)"
+    """What the rates were measured on (shown with every estimate)."""
+
+    def lock_timeout_sql(self, seconds: float) -> str | None:
+        """The statement that bounds how long DDL waits for its lock (``None``: the database
+        has no lock queue to bound, so the ``no-lock-timeout`` rule does not apply)."""
+        return None
+
+    lock_timeout_variables: ClassVar[tuple[str, ...]] = ()
+    """Session variables that set the lock timeout (a ``SET`` of one counts as setting it)."""
+    has_concurrent_index_builds: ClassVar[bool] = False
+    """``CREATE INDEX CONCURRENTLY`` builds an index while writes go on (a plain
+    ``CREATE INDEX`` blocks them)."""
+    has_online_alter_clauses: ClassVar[bool] = False
+    """``ALTER TABLE``/``CREATE INDEX`` take ``ALGORITHM=`` and ``LOCK=`` clauses: without them
+    the server picks, and may copy the table or block writes instead of refusing."""
+    has_not_valid_constraints: ClassVar[bool] = False
+    """A CHECK or FOREIGN KEY can be added ``NOT VALID`` (no scan) and validated later while
+    writes go on; without ``NOT VALID`` every row is checked under a lock that blocks writes."""
+    set_not_null_scans: ClassVar[bool] = False
+    """``ALTER COLUMN ... SET NOT NULL`` reads every row under a lock that blocks writes."""
+    valid_check_spares_not_null_scan_from: ClassVar[tuple[int, ...] | None] = None
+    """From this server version a validated ``CHECK (col IS NOT NULL)`` lets ``SET NOT NULL``
+    skip its scan (None: never)."""
+    constant_default_without_rewrite_from: ClassVar[tuple[int, ...]] = ()
+    """From this server version ``ADD COLUMN ... DEFAULT <constant>`` rewrites no row (``()``:
+    every version)."""
+    alter_column_type_rewrites: ClassVar[bool] = False
+    """``ALTER COLUMN ... TYPE`` rewrites every row (unless the new type is binary-compatible)."""
+    update_writes_new_row_versions: ClassVar[bool] = False
+    """An UPDATE writes a new version of every row it changes (MVCC): the table grows until
+    VACUUM."""
+    one_write_lock: ClassVar[bool] = False
+    """One write lock for the whole database: while a statement writes, every writer of every
+    table waits."""
+    drop_column_rewrites: ClassVar[bool] = False
+    """``DROP COLUMN`` rewrites every row of the table."""
+    check_constraint_copies_table: ClassVar[bool] = False
+    """Adding an enforced CHECK copies the whole table (no online path)."""
+    volatile_default_effect: ClassVar[str] = "rewrite"
+    """What ``ADD COLUMN`` with a volatile default (``random()``, ``uuid()``...) does:
+    ``rewrite`` (every row is written with its own value), ``copy`` (the server cannot add it
+    instantly and copies the table) or ``refused`` (the database refuses the statement)."""
 
     # -------------------------------------------------------------- answer rules (teach)
     # The rules a learner's answer must meet on this database (shopmig.teach.exercises): an
@@ -253,6 +639,39 @@ def file_identity(path: str) -> tuple[Any, ...]:
     st = os.stat(path)
     return ("file", st.st_dev, st.st_ino)
 
+
+
+def _meta_table() -> sa.Table:
+    return sa.Table("shopmig_meta", sa.MetaData(),
+                    sa.Column("key", sa.String(64), primary_key=True),
+                    sa.Column("value", sa.String(1000), nullable=False))
+
+
+def views_reading(table: str, views: list[tuple[str, str]], quote: str) -> list[tuple[str, str]]:
+    """(name, how) of the views among ``views`` (name, definition) that read ``table``, then
+    those that read such a view, found by the names in their definitions."""
+    import re
+
+    def reads(sql: str, name: str) -> bool:
+        pattern = (rf"(?<![\w{quote}]){re.escape(name)}(?![\w{quote}])|"
+                   rf"{re.escape(quote + name + quote)}")
+        return re.search(pattern, sql, flags=re.IGNORECASE) is not None
+
+    found: dict[str, int] = {}
+    frontier = {table: 0}
+    while frontier:
+        nxt = {}
+        for view, sql in views:
+            if view in found or view == table:
+                continue
+            for name, depth in frontier.items():
+                if reads(sql, name):
+                    nxt[view] = depth + 1
+                    break
+        found.update(nxt)
+        frontier = nxt
+    return [(v, "view on the table" if d == 1 else f"view on a view ({d} levels)")
+            for v, d in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))]
 
 DEFAULT_KEYWORDS = frozenset({"null", "true", "false", "current_timestamp", "current_date",
                               "current_time", "localtimestamp", "localtime"})

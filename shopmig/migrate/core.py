@@ -1,61 +1,84 @@
-"""Run the status-column migration one revision at a time, preview its SQL, adopt a shop.
+"""Run the migration one revision at a time, preview it, adopt a shop, repair a half-applied step.
 
 Planning is separate from execution: :func:`plan` and :func:`preview_sql` say what would run
-(SQL from Alembic's offline mode, plus each step's impact), :func:`upgrade` and
-:func:`downgrade` run it one revision per transaction and return what was applied.
+(each step's statements built from the live table by its dialect, and their impact), and
+:func:`upgrade` / :func:`downgrade` run exactly those statements, one revision at a time.
 
-Targets: ``"+1"``/``"-1"`` (relative), ``"head"``, ``"base"`` or a revision id (a unique
-prefix such as ``"0002"`` is enough). ``base`` means the baseline revision: shopmig never drops
-your ``orders`` table.
+Targets: ``"+1"``/``"-1"`` (relative), ``"head"``, ``"base"`` or a revision id (a unique prefix
+such as ``"0002"`` is enough). ``base`` means the baseline revision: shopmig never drops your
+table. Every function takes ``table=`` (``schema.table`` on PostgreSQL) and ``column=`` for a
+table other than ``orders`` or a column other than ``status``; after :func:`adopt` the database
+remembers them.
+
+Before moving a database, shopmig compares the real schema with the version table
+(:func:`diagnose`): a step whose DDL ran but whose version was not recorded (MariaDB DDL commits
+by itself; a killed ``CREATE INDEX CONCURRENTLY``) is named, and :func:`upgrade` /
+:func:`downgrade` record the real revision and clean up an invalid index before going on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from shopmig.db import Source, mask_url, reading, use_connection
-from shopmig.dialects import dialect_for
+from shopmig.db import Source, mask_url, reading, translate_error, use_connection
+from shopmig.dialects import NAMES, Dialect, dialect_class, dialect_for
 from shopmig.errors import (
     AlreadyVersionedError,
+    HalfAppliedError,
     LockTimeoutError,
     MigrationFailedError,
     NotVersionedError,
     SchemaMismatchError,
     ShopmigError,
-    TableNotFoundError,
     UnknownRevisionError,
-    UnsafeMigrationError,
 )
-from shopmig.migrate import steps
-from shopmig.migrate.steps import MigrationOptions, StepImpact
+from shopmig.migrate import runtime
+from shopmig.migrate.options import BASELINE, VERSION_TABLE, MigrationOptions
+from shopmig.migrate.steps import (
+    STEPS,
+    StepImpact,
+    StepPlan,
+    TableState,
+    build,
+    demo_state,
+    plan_from,
+)
+from shopmig.migrate.target import Target, record_target, resolve_target
 
-DIALECTS = ("sqlite", "postgresql", "mariadb")
+DIALECTS = NAMES
 
 
 @dataclass(frozen=True)
 class Step:
-    """One planned step: a revision applied up or down, its SQL and its impact."""
+    """One planned step: a revision applied up or down, its SQL and its impact.
+
+    ``sql`` is every statement the step runs, as it will run them (built from the live
+    table); ``refusal`` says why it would not run as it is (``None`` if it would)."""
 
     revision: str
     direction: str
     description: str
     sql: str
     impact: StepImpact
+    statements: list[str] = field(default_factory=list)
+    refusal: str | None = None
+    notes: list[str] = field(default_factory=list)
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The step as a plain dict (for JSON)."""
@@ -64,7 +87,9 @@ class Step:
 
 @dataclass(frozen=True)
 class AppliedStep:
-    """A step that ran: which revision, which way, how long it took, how many attempts."""
+    """A step that ran: which revision, which way, how long it took, how many attempts, and
+    the statements it executed. ``direction`` is ``"record"`` for a repair that only recorded
+    the real revision of a half-applied step."""
 
     revision: str
     direction: str
@@ -73,10 +98,53 @@ class AppliedStep:
     seconds: float
     attempts: int = 1
     notes: list[str] = field(default_factory=list)
+    statements: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """The applied step as a plain dict (for JSON)."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The version table against the real schema.
+
+    ``recorded`` is what the version table says, ``actual`` the last revision whose changes
+    the table shows (None: none of them, or a state no revision describes, see ``ok``).
+    ``invalid_indexes`` are leftovers of a failed index build (not applied)."""
+
+    recorded: str | None
+    actual: str | None
+    agrees: bool
+    recognized: bool
+    detail: str
+    invalid_indexes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when schema and version table agree and nothing is left over."""
+        return self.agrees and not self.invalid_indexes
+
+    def sentence(self) -> str:
+        """One sentence for a person: what disagrees and what fixes it."""
+        if self.ok:
+            return f"the schema matches revision {self.recorded}"
+        parts = []
+        if not self.agrees:
+            parts.append(f"the version table says {self.recorded or 'nothing'} but the table "
+                         f"shows {self.detail}")
+        if self.invalid_indexes:
+            parts.append("a failed index build left the invalid index(es) "
+                         + ", ".join(self.invalid_indexes))
+        fix = ("`shopmig upgrade` (or downgrade) records the real revision and cleans up "
+               "before it goes on" if self.recognized else
+               "no revision describes this state: repair the table by hand to match one "
+               "(shopmig inspect shows what is there)")
+        return "; ".join(parts) + f". Fix: {fix}."
+
+    def to_dict(self) -> dict[str, object]:
+        """The diagnosis as a plain dict."""
+        return {**asdict(self), "ok": self.ok, "sentence": self.sentence()}
 
 
 # ------------------------------------------------------------------ Alembic plumbing
@@ -90,106 +158,168 @@ def script_location() -> str:
 def alembic_config(
     connection: Connection | None = None,
     *,
-    dialect_name: str | None = None,
     options: MigrationOptions | None = None,
-    output: io.StringIO | None = None,
+    target: Target | None = None,
+    on_plan: Callable[[StepPlan], None] | None = None,
 ) -> Config:
     """An Alembic :class:`Config` for shopmig's migrations, sharing ``connection`` if given."""
-    cfg = Config(output_buffer=output) if output is not None else Config()
+    cfg = Config()
     cfg.set_main_option("script_location", script_location())
     if connection is not None:
         cfg.attributes["connection"] = connection
-    if dialect_name is not None:
-        cfg.attributes["dialect_name"] = dialect_name
-    cfg.attributes["shopmig_options"] = options or MigrationOptions()
+    cfg.attributes[runtime.OPTIONS_KEY] = options or MigrationOptions()
+    if target is not None:
+        cfg.attributes[runtime.TARGET_KEY] = target
+    if on_plan is not None:
+        cfg.attributes[runtime.ON_PLAN_KEY] = on_plan
     return cfg
-
-
-def _script() -> ScriptDirectory:
-    return ScriptDirectory(script_location())
 
 
 def revisions() -> list[str]:
     """Every revision id, oldest first."""
-    return [rev.revision for rev in reversed(list(_script().walk_revisions()))]
+    return list(STEPS)
 
 
 def _descriptions() -> dict[str, str]:
-    out = {}
-    for rev in _script().walk_revisions():
-        doc = (rev.module.__doc__ or rev.doc or "").strip().splitlines()
-        out[rev.revision] = doc[0] if doc else rev.revision
-    return out
-
-
-def _has_table(conn: Connection, name: str) -> bool:
-    return sa.inspect(conn).has_table(name)
+    return {rev: spec.description for rev, spec in STEPS.items()}
 
 
 def current_revision(source: Source) -> str | None:
-    """The revision the database is at, or None if shopmig does not track it yet."""
+    """The revision the database is recorded at, or None if shopmig does not track it yet."""
     with use_connection(source) as conn, reading(conn):
         return MigrationContext.configure(
-            conn, opts={"version_table": steps.VERSION_TABLE}
+            conn, opts={"version_table": VERSION_TABLE}
         ).get_current_revision()
 
 
-def history(source: Source | None = None) -> pd.DataFrame:
-    """Every revision, oldest first, with whether it is applied on ``source`` (if given).
+def resolve_target_of(source: Source, table: str | None = None,
+                      column: str | None = None) -> Target:
+    """The table and column shopmig migrates on ``source`` (given, adopted, or the default)."""
+    with use_connection(source) as conn, reading(conn):
+        return _target(conn, table, column)
 
-    Columns: ``revision``, ``description``, ``applied``, ``current``.
-    """
+
+def _target(conn: Connection, table: str | None, column: str | None,
+            must_exist: bool = True) -> Target:
+    return resolve_target(conn, table, column, must_exist=must_exist)
+
+
+def diagnose(source: Source, *, table: str | None = None,
+             column: str | None = None) -> Diagnosis:
+    """Compare the real schema of the table with the version table (read-only)."""
+    with use_connection(source) as conn, reading(conn):
+        recorded = current_revision(conn)
+        target = _target(conn, table, column)
+        dialect = dialect_for(conn)
+        state = dialect.table_state(conn, target)
+    return _diagnose(recorded, state, dialect)
+
+
+def _diagnose(recorded: str | None, state: TableState, dialect: Dialect) -> Diagnosis:
+    order = revisions()
+    steps = order[1:]
+    shows = {rev: STEPS[rev].applied(state) for rev in steps
+             if dialect.observable(rev)}  # a no-op step leaves nothing to see
+
+    def expected(upto: str) -> dict[str, bool]:
+        return {rev: order.index(rev) <= order.index(upto) for rev in shows}
+
+    matching = [rev for rev in order if expected(rev) == shows]
+    seen = [rev for rev, flag in shows.items() if flag]
+    detail = ("the changes of " + ", ".join(seen)) if seen else "none of the steps' changes"
+    if recorded is None or recorded in matching:
+        return Diagnosis(recorded, recorded, True, True, detail, state.invalid_indexes)
+    actual = matching[-1] if matching else None
+    return Diagnosis(recorded, actual, False, bool(matching), detail, state.invalid_indexes)
+
+
+def half_applied(source: Source, *, table: str | None = None,
+                 column: str | None = None) -> str | None:
+    """A sentence naming a half-applied step (the schema is not what the version table says,
+    or a failed index build left an invalid index) and its fix, or None when all agree."""
+    if current_revision(source) is None:
+        return None
+    found = diagnose(source, table=table, column=column)
+    return None if found.ok else found.sentence()
+
+
+def schema_revision(source: Source, *, table: str | None = None,
+                    column: str | None = None) -> str | None:
+    """The last revision whose changes the table shows, whatever the version table says; None
+    if no revision describes what the table shows."""
+    return diagnose(source, table=table, column=column).actual
+
+
+def history(source: Source | None = None, *, table: str | None = None) -> pd.DataFrame:
+    """Every revision, oldest first, with whether it is recorded as applied on ``source`` and
+    whether the table really shows it.
+
+    Columns: ``revision``, ``description``, ``applied``, ``current``, ``in_schema`` (what the
+    table shows: True/False, or None where the schema cannot tell: no source, no table, or a
+    step that does nothing on this database)."""
     revs = revisions()
     desc = _descriptions()
     current = current_revision(source) if source is not None else None
     upto = revs.index(current) if current in revs else -1
-    return pd.DataFrame(
-        {
-            "revision": revs,
-            "description": [desc[r] for r in revs],
-            "applied": [i <= upto for i in range(len(revs))],
-            "current": [r == current for r in revs],
-        }
-    )
+    shows: list[bool | None] = [None] * len(revs)
+    if source is not None:
+        with use_connection(source) as conn, reading(conn):
+            target = _target(conn, table, None, must_exist=False)
+            dialect = dialect_for(conn)
+            state = dialect.table_state(conn, target)
+        if state.exists:
+            shows = [STEPS[r].applied(state) if dialect.observable(r) else
+                     (True if r == revs[0] else None) for r in revs]
+    return pd.DataFrame({
+        "revision": revs,
+        "description": [desc[r] for r in revs],
+        "applied": [i <= upto for i in range(len(revs))],
+        "current": [r == current for r in revs],
+        "in_schema": shows,
+    })
 
 
-def resolve_target(current: str | None, target: str, *, direction: str) -> str:
+def resolve_revision(current: str | None, target: str, *, direction: str) -> str:
     """Turn ``+1``, ``-1``, ``head``, ``base``, an id or a unique id prefix into a revision id."""
     revs = revisions()
     index = revs.index(current) if current in revs else -1
-    target = str(target).strip()
-    relative = re.fullmatch(r"([+-])(\d+)", target)
-    if target == "head":
+    text = str(target).strip()
+    relative = re.fullmatch(r"([+-])(\d+)", text)
+    if text == "head":
         return revs[-1]
-    if target == "base":
+    if text == "base":
         return revs[0]
     if relative:
         sign, count = relative.group(1), int(relative.group(2))
         if (sign == "+") != (direction == "up"):
-            raise UnknownRevisionError(target, revs)
+            raise UnknownRevisionError(text, revs, reason=(
+                f"{text} moves {'up' if sign == '+' else 'down'}: use shopmig "
+                f"{'upgrade' if sign == '+' else 'downgrade'} {text}"))
         wanted = index + count if sign == "+" else index - count
         return revs[min(max(wanted, 0), len(revs) - 1)]
-    matches = [r for r in revs if r == target] or [r for r in revs if r.startswith(target)]
-    if len(matches) != 1 or not target:
-        raise UnknownRevisionError(target, revs)
+    matches = [r for r in revs if r == text] or [r for r in revs if r.startswith(text)]
+    if len(matches) != 1 or not text:
+        raise UnknownRevisionError(text, revs)
     return matches[0]
 
 
-def _path(current: str | None, target: str, direction: str) -> list[str]:
-    """The revisions to run, in order, to go from ``current`` to ``target``."""
+resolve_target_revision = resolve_revision
+
+
+def _path(current: str | None, goal: str, direction: str) -> list[str]:
+    """The revisions to run, in order, to go from ``current`` to ``goal``."""
     revs = revisions()
     here = revs.index(current) if current in revs else -1
-    there = revs.index(target)
+    there = revs.index(goal)
     if direction == "up":
         if there < here:
-            raise UnknownRevisionError(target, revs[here + 1 :]) from None
+            raise UnknownRevisionError(goal, revs[here + 1 :], reason=(
+                f"{goal} is below the current revision {current}: use shopmig downgrade"))
         return revs[here + 1 : there + 1]
     if there > here:
-        raise UnknownRevisionError(target, revs[: here + 1]) from None
+        raise UnknownRevisionError(goal, revs[: here + 1], reason=(
+            f"{goal} is above the current revision {current}: use shopmig upgrade"))
     return list(reversed(revs[there + 1 : here + 1]))
-
-
-# ------------------------------------------------------------------ preview (offline)
 
 
 def _previous(revision: str) -> str | None:
@@ -198,134 +328,117 @@ def _previous(revision: str) -> str | None:
     return revs[i - 1] if i else None
 
 
-def step_sql(
-    revision: str, direction: str, dialect_name: str, *, version_table: bool = True
-) -> str:
-    """The SQL one step runs on ``dialect_name`` (Alembic offline mode; no server needed).
+# ------------------------------------------------------------------ planning (read-only)
 
-    ``version_table=False`` leaves out shopmig's bookkeeping (the version table and the
-    BEGIN/COMMIT around each step) so only the statements that touch ``orders`` remain.
-    """
-    out = io.StringIO()
-    cfg = alembic_config(dialect_name=dialect_name, output=out)
-    prev = _previous(revision)
-    if direction == "up":
-        command.upgrade(cfg, f"{prev}:{revision}" if prev else revision, sql=True)
-    else:
-        command.downgrade(cfg, f"{revision}:{prev or 'base'}", sql=True)
-    text = out.getvalue().strip()
+
+def _version_sql(dialect: Dialect, revision: str, direction: str) -> str:
+    table = dialect.quote(VERSION_TABLE)
+    new = revision if direction == "up" else _previous(revision)
+    old = _previous(revision) if direction == "up" else revision
+    if old is None:
+        return f"INSERT INTO {table} (version_num) VALUES ({dialect.literal(new or '')});"
+    if new is None:
+        return f"DELETE FROM {table} WHERE version_num = {dialect.literal(old)};"
+    return (f"UPDATE {table} SET version_num={dialect.literal(new)} "
+            f"WHERE {table}.version_num = {dialect.literal(old)};")
+
+
+def _step(plan: StepPlan, dialect: Dialect, version_table: bool,
+          notes: Sequence[str] = ()) -> Step:
+    sql = plan.sql
     if version_table:
-        return text
-    keep = []
-    for statement in text.split(";\n"):
-        body = "\n".join(
-            line for line in statement.strip().splitlines() if not line.startswith("--")
-        ).strip()
-        if not body or steps.VERSION_TABLE in body or body.rstrip(";") in ("BEGIN", "COMMIT"):
-            continue
-        keep.append(body.rstrip(";") + ";")
-    return "\n\n".join(keep)
+        sql += "\n" + _version_sql(dialect, plan.revision, plan.direction)
+    return Step(plan.revision, plan.direction, STEPS[plan.revision].description, sql,
+                plan.impact, [s.sql for s in plan.statements], plan.refusal, list(notes),
+                plan.hint)
 
 
-def _table_rows(conn: Connection) -> int | None:
-    if not _has_table(conn, steps.TABLE):
-        return None
-    return conn.execute(sa.select(sa.func.count()).select_from(sa.table(steps.TABLE))).scalar_one()
+def _plans(dialect: Dialect, state: TableState, path: Sequence[str], direction: str,
+           options: MigrationOptions) -> list[StepPlan]:
+    out = []
+    for rev in path:
+        step = build(rev, direction, dialect, state, options)
+        out.append(step)
+        state = step.after
+    return out
 
 
 def plan(
     source: Source, target: str = "+1", *, direction: str | None = None,
-    version_table: bool = False,
+    version_table: bool = False, table: str | None = None, column: str | None = None,
+    options: MigrationOptions | None = None,
 ) -> list[Step]:
     """The steps that going to ``target`` would run, with their SQL and impact. Runs nothing.
 
-    ``direction`` defaults to ``"down"`` for targets starting with ``-`` and ``"up"`` otherwise.
-    Raises the same errors as :func:`upgrade` for a database it could not migrate (no orders
-    table, or one not adopted yet), instead of planning a ``CREATE TABLE orders``.
+    The SQL is built from the live table, exactly as the run will build it. ``direction``
+    defaults to ``"down"`` for targets starting with ``-`` and ``"up"`` otherwise. A table that
+    is not adopted yet is planned as if adopted at the baseline (read-only; each step notes
+    it). A half-applied step is planned from the revision the table really shows.
     """
     direction = direction or ("down" if str(target).startswith("-") else "up")
-    with use_connection(source) as conn, reading(conn):
-        current = _require_versioned(conn)
-        goal = resolve_target(current, target, direction=direction)
-        path = _path(current, goal, direction)
-        rows = _table_rows(conn)
-        name = conn.dialect.name
-        version = conn.dialect.server_version_info
-    desc = _descriptions()
-    return [
-        Step(
-            revision=rev,
-            direction=direction,
-            description=desc[rev],
-            sql=step_sql(rev, direction, name, version_table=version_table),
-            impact=steps.step_impact(rev, name, direction, rows=rows, server_version=version),
-        )
-        for rev in path
-    ]
+    opts = options or MigrationOptions()
+    with use_connection(source) as conn:
+        joined = conn.in_transaction()
+        with reading(conn):
+            dialect = dialect_for(conn)
+            recorded = current_revision(conn)
+            tgt = _target(conn, table, column)
+            state = dialect.table_state(conn, tgt).but(joined_transaction=joined)
+    notes: list[str] = []
+    start = recorded
+    if recorded is None:
+        start = BASELINE
+        notes.append(f"{tgt.display} is not adopted yet: run shopmig adopt before upgrading "
+                     "(this plan assumes it is at the baseline)")
+    else:
+        found = _diagnose(recorded, state, dialect)
+        if not found.agrees and found.recognized:
+            start = found.actual
+            notes.append(found.sentence())
+        elif not found.agrees:
+            raise HalfAppliedError(mask_url(conn), recorded, None, found.detail,
+                                   found.sentence())
+    goal = resolve_revision(start, target, direction=direction)
+    path = _path(start, goal, direction)
+    return [_step(p, dialect, version_table, notes) for p in _plans(dialect, state, path,
+                                                                     direction, opts)]
 
 
-def preview_sql(source: Source | str, target: str = "+1", *, dialect: str | None = None) -> str:
+def preview_sql(source: Source | str | None, target: str = "+1", *,
+                dialect: str | None = None, table: str | None = None,
+                column: str | None = None) -> str:
     """The SQL going to ``target`` would run, in the database's dialect, without running it.
 
-    ``source`` is a database (its current revision is the starting point), or pass
-    ``dialect="postgresql"`` (or ``sqlite``/``mariadb``/``mysql``) with ``source=None`` to
-    render a step for a dialect with no server at all; then ``target`` must be a revision id.
+    ``source`` is a database (its current revision is the starting point, its live table the
+    input), or pass ``dialect="postgresql"`` (or ``sqlite``/``mariadb``/``mysql``) with
+    ``source=None`` to render one step for the *demo* table with no server at all; then
+    ``target`` must be a revision id.
     """
     if dialect is not None:
-        rev = resolve_target(None, target, direction="up")
+        rev = resolve_revision(None, target, direction="up")
         return step_sql(rev, "up", dialect)
-    return "\n\n".join(step.sql for step in plan(source, target, version_table=True))
+    assert source is not None
+    return "\n\n".join(s.sql for s in plan(source, target, version_table=True, table=table,
+                                             column=column))
+
+
+def step_sql(revision: str, direction: str, dialect_name: str, *,
+             version_table: bool = False) -> str:
+    """The SQL one step runs on the *demo* table on ``dialect_name`` after the steps before it
+    (no database needed)."""
+    d = dialect_class(dialect_name)()
+    step = plan_from(d, demo_state(d), revision, direction)
+    return _step(step, d, version_table).sql
 
 
 def sql_by_dialect(revision: str, dialects: Sequence[str] = DIALECTS) -> pd.DataFrame:
-    """One step's SQL side by side for several dialects (offline: no server needed)."""
-    rev = resolve_target(None, revision, direction="up")
-    return pd.DataFrame(
-        {d: [step_sql(rev, "up", d, version_table=False)] for d in dialects}, index=[rev]
-    )
+    """One step's SQL side by side for several dialects, for the demo table (no server)."""
+    rev = resolve_revision(None, revision, direction="up")
+    return pd.DataFrame({dialect_class(d).label: [step_sql(rev, "up", d)] for d in dialects},
+                        index=[rev])
 
 
 # ------------------------------------------------------------------ running (online)
-
-_LOCK_TIMEOUT_STATES = {"55P03"}
-_LOCK_TIMEOUT_CODES = {1205}
-_NOT_INSTANT_CODES = {1845, 1846}
-
-
-def _error_code(exc: DBAPIError) -> object:
-    orig = exc.orig
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):
-        # MySQL/MariaDB errno first: PyMySQL also sets a generic sqlstate such as 'HY000'.
-        return args[0]
-    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-
-
-def _set_timeouts(conn: Connection, opts: MigrationOptions, *, reset: bool = False) -> None:
-    name = conn.dialect.name
-    if name == "postgresql":
-        if reset:
-            conn.exec_driver_sql("RESET lock_timeout")
-            conn.exec_driver_sql("RESET statement_timeout")
-        else:
-            conn.exec_driver_sql(f"SET lock_timeout = {int(opts.lock_timeout_s * 1000)}")
-            conn.exec_driver_sql(
-                f"SET statement_timeout = {int(opts.statement_timeout_s * 1000)}"
-            )
-    elif name in ("mysql", "mariadb"):
-        if reset:
-            conn.exec_driver_sql("SET SESSION lock_wait_timeout = DEFAULT")
-            conn.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = DEFAULT")
-            if conn.dialect.is_mariadb:
-                conn.exec_driver_sql("SET SESSION max_statement_time = DEFAULT")
-        else:
-            wait = max(1, round(opts.lock_timeout_s))
-            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {wait}")
-            conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {wait}")
-            if conn.dialect.is_mariadb:
-                conn.exec_driver_sql(
-                    f"SET SESSION max_statement_time = {float(opts.statement_timeout_s)}"
-                )
 
 
 def _settle(conn: Connection, external: bool) -> None:
@@ -334,50 +447,28 @@ def _settle(conn: Connection, external: bool) -> None:
         conn.commit()
 
 
-def _run_step(
-    conn: Connection, revision: str, direction: str, opts: MigrationOptions, external: bool
-) -> int:
-    """Run one revision with lock-timeout retries; return the number of attempts it took."""
-    cfg = alembic_config(conn, options=opts)
-    url = mask_url(conn)
-    attempts = 0
-    while True:
-        attempts += 1
+def _lock_key(conn: Connection) -> str:
+    return f"shopmig-migrate:{conn.engine.url.database or 'main'}"
+
+
+@contextlib.contextmanager
+def _migrating(conn: Connection, opts: MigrationOptions, external: bool) -> Iterator[Dialect]:
+    """The migration lock and SQLite's up-front write lock, for the whole run (the session
+    timeouts are set around each step's attempt, see :func:`_run_one`); the timeouts are reset
+    and the lock released whatever happens."""
+    dialect = dialect_for(conn)
+    lock = (contextlib.nullcontext() if external
+            else dialect.migration_lock(conn, _lock_key(conn), opts.lock_wait_s))
+    with lock:
         try:
-            if direction == "up":
-                command.upgrade(cfg, revision)
-            else:
-                command.downgrade(cfg, _previous(revision) or "base")
-            _settle(conn, external)
-            return attempts
-        except DBAPIError as exc:
-            if not external and conn.in_transaction():
-                conn.rollback()
-            code = _error_code(exc)
-            at = current_revision(conn)
-            _settle(conn, external)
-            if code in _LOCK_TIMEOUT_STATES or code in _LOCK_TIMEOUT_CODES:
-                if attempts <= opts.retries and not external:
-                    time.sleep(opts.backoff_s * 2 ** (attempts - 1))
-                    _set_timeouts(conn, opts)
-                    _settle(conn, external)
-                    continue
-                raise LockTimeoutError(url, revision, attempts, opts.lock_timeout_s) from None
-            if code in _NOT_INSTANT_CODES:
-                raise UnsafeMigrationError(
-                    revision,
-                    url,
-                    "the server cannot add the column with ALGORITHM=INSTANT and would copy "
-                    f"the whole table ({str(exc.orig).strip()}). Nothing was changed.",
-                    "Find what blocks the instant path (ROW_FORMAT=COMPRESSED, a FULLTEXT "
-                    "index, an old table format), fix it on a copy first, or schedule a window.",
-                ) from None
-            detail = str(exc.orig).strip().splitlines()[0]
-            raise MigrationFailedError(url, revision, at, detail) from None
-        except ShopmigError:
-            if not external and conn.in_transaction():
-                conn.rollback()
-            raise
+            with dialect.migration_transactions(conn):
+                yield dialect
+        finally:
+            with contextlib.suppress(SQLAlchemyError):
+                if not external and conn.in_transaction():
+                    conn.rollback()
+                dialect.reset_timeouts(conn)
+                _settle(conn, external)
 
 
 _JOINED_NOTE = (
@@ -386,239 +477,310 @@ _JOINED_NOTE = (
 )
 
 
-def _require_versioned(conn: Connection) -> str | None:
+def _require_versioned(conn: Connection, tgt: Target) -> str:
     current = current_revision(conn)
     if current is None:
-        with reading(conn):
-            if _has_table(conn, steps.TABLE):
-                raise NotVersionedError(mask_url(conn))
-            raise TableNotFoundError(
-                steps.TABLE, mask_url(conn), sa.inspect(conn).get_table_names()
-            )
+        raise NotVersionedError(mask_url(conn), tgt.display)
     return current
 
 
-def _migrate(
-    source: Source,
-    target: str,
-    direction: str,
-    options: MigrationOptions | None,
-    on_step: Callable[[Step], None] | None,
-) -> list[AppliedStep]:
+def _stamp(conn: Connection, revision: str | None, external: bool,
+           target: Target | None = None) -> None:
+    command.stamp(alembic_config(conn, target=target), revision or "base", purge=True)
+    _settle(conn, external)
+
+
+def _repair(conn: Connection, dialect: Dialect, tgt: Target, recorded: str,
+            external: bool, direction: str) -> tuple[str, list[AppliedStep]]:
+    """Record the real revision of a half-applied step (and, going down, drop an invalid index
+    a failed build left: going up, the index step drops it itself before it builds again);
+    returns the revision to continue from and what was repaired."""
+    state = dialect.table_state(conn, tgt)
+    _settle(conn, external)
+    found = _diagnose(recorded, state, dialect)
+    repaired: list[AppliedStep] = []
+    if found.ok:
+        return recorded, repaired
+    if not found.recognized:
+        raise HalfAppliedError(mask_url(conn), recorded, None, found.detail, found.sentence())
+    started = time.perf_counter()
+    order = revisions()
+    index_step = order[-1]
+    if (direction == "down" and found.invalid_indexes
+            and order.index(found.actual or BASELINE) < order.index(index_step)):
+        statements = dialect.repair_sql(state)
+        for statement in statements:
+            runtime_execute_autocommit(conn, statement.sql)
+        repaired.append(AppliedStep(
+            found.actual or recorded, "repair", recorded, recorded,
+            round(time.perf_counter() - started, 4),
+            notes=["repaired: dropped the invalid index(es) "
+                   + ", ".join(found.invalid_indexes) + " a failed build left behind"],
+            statements=[s.sql for s in statements]))
+    if not found.agrees:
+        assert found.actual is not None
+        _stamp(conn, found.actual, external, tgt)
+        repaired.append(AppliedStep(
+            found.actual, "record", recorded, found.actual,
+            round(time.perf_counter() - started, 4),
+            notes=[f"repaired: {found.sentence()} Recorded the real revision {found.actual}."]))
+    return found.actual or recorded, repaired
+
+
+def runtime_execute_autocommit(conn: Connection, sql: str) -> None:
+    """Run one statement outside any transaction (``DROP INDEX CONCURRENTLY``)."""
+    if conn.in_transaction():
+        conn.commit()
+    level = conn.get_isolation_level()
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        conn.exec_driver_sql(sql)
+    finally:
+        if conn.in_transaction():
+            conn.commit()
+        conn.execution_options(isolation_level=level)
+
+
+def _failure(conn: Connection, dialect: Dialect, tgt: Target, revision: str,
+             before: str | None, exc: BaseException) -> ShopmigError:
+    """A true message about a step that failed: check the catalog before saying whether
+    anything changed."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    url = mask_url(conn)
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        recorded = current_revision(conn)
+        state = dialect.table_state(conn, tgt)
+        _settle(conn, False)
+    except SQLAlchemyError:
+        return MigrationFailedError(
+            url, revision, before, f"{detail}; the connection was lost, so what the server kept "
+            "is not known yet", changed=None)
+    found = _diagnose(recorded, state, dialect)
+    if found.ok and recorded == before:
+        return MigrationFailedError(url, revision, recorded, detail, changed=False)
+    return MigrationFailedError(url, revision, recorded, detail, changed=True,
+                                state=found.sentence())
+
+
+def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, direction: str,
+             opts: MigrationOptions, external: bool) -> tuple[int, list[str]]:
+    """Run one revision with lock-timeout retries; return (attempts, statements run)."""
+    ran: list[str] = []
+
+    def seen(step: StepPlan) -> None:
+        ran[:] = [s.sql for s in step.statements]
+
+    cfg = alembic_config(conn, options=opts, target=tgt, on_plan=seen)
+    url = mask_url(conn)
+    attempts = 0
+    while True:
+        attempts += 1
+        before = current_revision(conn)
+        dialect.set_timeouts(conn, opts)  # the step's own statements wait at most this long
+        _settle(conn, external)
+        try:
+            if direction == "up":
+                command.upgrade(cfg, revision)
+            else:
+                command.downgrade(cfg, _previous(revision) or "base")
+            _settle(conn, external)
+            dialect.reset_timeouts(conn)
+            _settle(conn, external)
+            return attempts, ran
+        except ShopmigError:
+            with contextlib.suppress(SQLAlchemyError):
+                if not external and conn.in_transaction():
+                    conn.rollback()
+            raise
+        except DBAPIError as exc:
+            if external:
+                raise _failure(conn, dialect, tgt, revision, before, exc) from None
+            if dialect.is_lock_timeout(exc):
+                with contextlib.suppress(SQLAlchemyError):
+                    conn.rollback()
+                leftovers = dialect.table_state(conn, tgt).invalid_indexes
+                _settle(conn, external)
+                if attempts <= opts.retries and not leftovers:
+                    time.sleep(opts.backoff_s * 2 ** (attempts - 1))
+                    continue
+                if not leftovers:
+                    raise LockTimeoutError(url, revision, attempts, opts.lock_timeout_s) from None
+            raise _failure(conn, dialect, tgt, revision, before, exc) from None
+        except (SQLAlchemyError, CommandError) as exc:
+            raise _failure(conn, dialect, tgt, revision, before, exc) from None
+
+
+def _migrate(source: Source, target: str, direction: str, options: MigrationOptions | None,
+             on_step: Callable[[Step], None] | None, table: str | None,
+             column: str | None) -> list[AppliedStep]:
     opts = options or MigrationOptions()
     with use_connection(source) as conn:
-        current = _require_versioned(conn)
-        goal = resolve_target(current, target, direction=direction)
-        path = _path(current, goal, direction)
-        if not path:
-            return []
         external = conn.in_transaction()
-        _set_timeouts(conn, opts)
-        _settle(conn, external)
-        with dialect_for(conn).migration_transactions(conn):
-            return _run_path(conn, path, direction, opts, external, on_step)
-
-
-def _run_path(conn: Connection, path: list[str], direction: str, opts: MigrationOptions,
-              external: bool, on_step: Callable[[Step], None] | None) -> list[AppliedStep]:
-    """Run ``path`` one revision at a time; reset the session timeouts whatever happens."""
-    applied: list[AppliedStep] = []
-    try:
-        for rev in path:
-            before = current_revision(conn)
-            if on_step is not None:
-                on_step(plan(conn, "+1" if direction == "up" else "-1")[0])
-            started = time.perf_counter()
-            attempts = _run_step(conn, rev, direction, opts, external)
-            after = current_revision(conn)
-            _settle(conn, external)
-            applied.append(
-                AppliedStep(rev, direction, before, after,
-                            round(time.perf_counter() - started, 4), attempts,
-                            [_JOINED_NOTE] if external else [])
-            )
-    finally:
-        with contextlib.suppress(DBAPIError):
-            _set_timeouts(conn, opts, reset=True)
-            _settle(conn, external)
-    return applied
+        with reading(conn):
+            tgt = _target(conn, table, column)
+            _require_versioned(conn, tgt)
+        resolve_revision(current_revision(conn), target, direction=direction)  # fail early
+        with _migrating(conn, opts, external) as dialect:
+            step = "the check before the first step"
+            before: str | None = None
+            try:
+                recorded = current_revision(conn)
+                before = recorded
+                _settle(conn, external)
+                start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external,
+                                         direction)
+                goal = resolve_revision(start, target, direction=direction)
+                path = _path(start, goal, direction)
+                for rev in path:
+                    step = rev
+                    before = current_revision(conn)
+                    state = dialect.table_state(conn, tgt).but(joined_transaction=external)
+                    _settle(conn, external)
+                    planned = build(rev, direction, dialect, state, opts)
+                    runtime.refuse_if_needed(conn, planned, opts)
+                    _settle(conn, external)
+                    if on_step is not None:
+                        on_step(_step(planned, dialect, False))
+                    started = time.perf_counter()
+                    attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts,
+                                             external)
+                    after = current_revision(conn)
+                    _settle(conn, external)
+                    applied.append(AppliedStep(
+                        rev, direction, before, after, round(time.perf_counter() - started, 4),
+                        attempts, [_JOINED_NOTE] if external else [], ran))
+            except (DBAPIError, CommandError) as exc:  # outside a step's own handling
+                raise _failure(conn, dialect, tgt, step, before, exc) from None
+        return applied
 
 
 def upgrade(
     source: Source, target: str = "+1", *, options: MigrationOptions | None = None,
-    on_step: Callable[[Step], None] | None = None,
+    on_step: Callable[[Step], None] | None = None, table: str | None = None,
+    column: str | None = None,
 ) -> list[AppliedStep]:
-    """Apply revisions up to ``target`` (default: the next one), one transaction per step.
+    """Apply revisions up to ``target`` (default: the next one), one revision at a time.
 
-    Returns the steps applied, in order; an empty list if the database is already there.
-    Raises :class:`~shopmig.errors.NotVersionedError` for an orders table not adopted yet,
-    :class:`~shopmig.errors.TableNotFoundError` when there is no orders table,
-    :class:`~shopmig.errors.UnknownRevisionError`, :class:`~shopmig.errors.LockTimeoutError`,
-    :class:`~shopmig.errors.UnsafeMigrationError` or
-    :class:`~shopmig.errors.MigrationFailedError` (the database stays at the last good step).
+    Returns the steps applied, in order (a ``"record"`` step first when a half-applied step was
+    repaired); an empty list if the database is already there. Raises
+    :class:`~shopmig.errors.NotVersionedError` for a table not adopted yet,
+    :class:`~shopmig.errors.TableNotFoundError`, :class:`~shopmig.errors.UnknownRevisionError`,
+    :class:`~shopmig.errors.LockTimeoutError`, :class:`~shopmig.errors.UnsafeMigrationError`,
+    :class:`~shopmig.errors.MigrationLockedError` (another migrator runs),
+    :class:`~shopmig.errors.ExistingRowsViolateError` or
+    :class:`~shopmig.errors.MigrationFailedError` (which says whether anything changed).
     """
-    return _migrate(source, target, "up", options, on_step)
+    return _migrate(source, target, "up", options, on_step, table, column)
 
 
 def downgrade(
     source: Source, target: str = "-1", *, options: MigrationOptions | None = None,
-    on_step: Callable[[Step], None] | None = None,
+    on_step: Callable[[Step], None] | None = None, table: str | None = None,
+    column: str | None = None,
 ) -> list[AppliedStep]:
-    """Roll back revisions down to ``target`` (default: one step), one transaction per step.
+    """Roll back revisions down to ``target`` (default: one step), one revision at a time.
 
-    ``base`` is the baseline revision: shopmig never drops the orders table. Values written to
-    columns a step added (such as ``status``) are lost when that step is rolled back.
+    ``base`` is the baseline revision: shopmig never drops your table. Values written to the
+    column a step added are lost when that step is rolled back.
     """
-    return _migrate(source, target, "down", options, on_step)
+    return _migrate(source, target, "down", options, on_step, table, column)
 
 
 # ------------------------------------------------------------------ adopting an existing shop
 
-_STRING_TYPES = (sa.String,)
-_FLOAT_TYPES = (sa.Float, sa.Numeric)
 
+def baseline_differences(source: Source, table: str | None = None,
+                         column: str | None = None) -> list[str]:
+    """Why the table cannot be adopted, each with its fix; empty if it can.
 
-def baseline_differences(source: Source, table: str = steps.TABLE) -> list[str]:
-    """How ``table`` differs from the baseline schema shopmig expects; empty if it matches.
-
-    Extra columns, indexes, foreign keys and other tables are allowed (they survive every step);
-    a missing or mistyped ``order_id``/``amount``, a different primary key or a ``status`` column
-    that already exists are differences.
+    Only what the steps need is checked: the table exists and has a primary key, the column
+    and the names the steps create are free, and the server can run every step cheaply.
+    Everything else in the database is the user's and survives every step.
     """
     with use_connection(source) as conn, reading(conn):
-        insp = sa.inspect(conn)
-        if not insp.has_table(table):
-            raise TableNotFoundError(table, mask_url(conn), insp.get_table_names())
-        columns = {c["name"]: c for c in insp.get_columns(table)}
-        pk = insp.get_pk_constraint(table).get("constrained_columns") or []
+        tgt = _target(conn, table, column)
+        dialect = dialect_for(conn)
+        state = dialect.table_state(conn, tgt)
     problems = []
-    key = columns.get(steps.KEY)
-    if key is None:
-        problems.append(f"column {steps.KEY!r} is missing")
-    elif not isinstance(key["type"], _STRING_TYPES):
-        problems.append(f"column {steps.KEY!r} is {key['type']}, expected a text type")
-    if pk != [steps.KEY]:
-        problems.append(f"primary key is {pk or 'missing'}, expected [{steps.KEY!r}]")
-    amount = columns.get("amount")
-    if amount is None:
-        problems.append("column 'amount' is missing")
-    elif not isinstance(amount["type"], _FLOAT_TYPES):
-        problems.append(f"column 'amount' is {amount['type']}, expected a float or numeric type")
-    if steps.STATUS in columns:
-        problems.append(
-            "column 'status' already exists (the table looks migrated already; "
-            "shopmig cannot tell which steps were applied)"
-        )
+    if not state.primary_key:
+        problems.append(f"{tgt.display} has no primary key: add one (verify and the rehearsal "
+                        "match rows by it)")
+    if state.column:
+        problems.append(f"column {tgt.column!r} already exists: choose another name with "
+                        "--column NAME (Python: column=...)")
+    for name in state.taken_names:
+        problems.append(f"the name {name!r} that a step creates is already used: rename that "
+                        "object, or pick another column name with --column")
+    problems += dialect.server_supports(state)
     return problems
 
 
-def adopt(source: Source) -> str:
-    """Check an existing ``orders`` table against the baseline and stamp it there.
+def adopt(source: Source, *, table: str | None = None, column: str | None = None) -> str:
+    """Check an existing table and stamp it at the baseline; the database remembers the table
+    and column, so later commands need no option.
 
     Returns the baseline revision id. Raises :class:`~shopmig.errors.SchemaMismatchError`
-    listing every difference (nothing is written), or
+    listing every blocker with its fix (nothing is written), or
     :class:`~shopmig.errors.AlreadyVersionedError` if shopmig already tracks the database.
     """
     with use_connection(source) as conn:
         current = current_revision(conn)
         with reading(conn):
-            versioned = _has_table(conn, steps.VERSION_TABLE)
+            versioned = sa.inspect(conn).has_table(VERSION_TABLE)
         if versioned:
             raise AlreadyVersionedError(mask_url(conn), current)
-        problems = baseline_differences(conn)
+        with reading(conn):
+            tgt = _target(conn, table, column)
+        problems = baseline_differences(conn, table=tgt.display if tgt.schema is None else
+                                        f'"{tgt.schema}"."{tgt.table}"', column=tgt.column)
         if problems:
-            raise SchemaMismatchError(steps.TABLE, mask_url(conn), problems)
+            raise SchemaMismatchError(tgt.display, mask_url(conn), problems)
         external = conn.in_transaction()
-        command.stamp(alembic_config(conn), steps.BASELINE)
-        _settle(conn, external)
-        return steps.BASELINE
+        try:
+            if external:
+                record_target(conn, tgt)
+                command.stamp(alembic_config(conn, target=tgt), BASELINE)
+            else:
+                with conn.begin():
+                    record_target(conn, tgt)
+                command.stamp(alembic_config(conn, target=tgt), BASELINE)
+                _settle(conn, external)
+        except DBAPIError as exc:
+            raise translate_error(exc, conn) from None
+        return BASELINE
 
 
-# ------------------------------------------------------------------ half-applied steps
-
-
-def _marks(revision: str, postgres: bool) -> frozenset[str]:
-    """What the schema shows once ``revision`` is applied."""
-    order = revisions()
-    applied = set(order[: order.index(revision) + 1])
-    marks = set()
-    if steps.ADD_STATUS in applied:
-        marks.add("status column")
-    if steps.STATUS_CHECK in applied:
-        marks.add("CHECK")
-    if steps.VALIDATE_CHECK in applied or (not postgres and steps.STATUS_CHECK in applied):
-        marks.add("CHECK validated")
-    if steps.STATUS_INDEX in applied:
-        marks.add("index")
-    return frozenset(marks)
-
-
-def _schema_marks(conn: Connection) -> frozenset[str]:
-    insp = sa.inspect(conn)
-    marks = set()
-    if steps.STATUS in {c["name"] for c in insp.get_columns(steps.TABLE)}:
-        marks.add("status column")
-    if steps.CHECK_NAME in {c.get("name") for c in insp.get_check_constraints(steps.TABLE)}:
-        marks.add("CHECK")
-        validated = True
-        if conn.dialect.name == "postgresql":
-            validated = bool(conn.execute(sa.text(
-                "SELECT convalidated FROM pg_constraint WHERE conname = :name"),
-                {"name": steps.CHECK_NAME}).scalar())
-        if validated:
-            marks.add("CHECK validated")
-    if steps.INDEX_NAME in {i.get("name") for i in insp.get_indexes(steps.TABLE)}:
-        marks.add("index")
-    return frozenset(marks)
-
-
-def schema_revision(source: Source) -> str | None:
-    """The last revision whose schema matches what the ``orders`` table shows (the status
-    column, the CHECK and whether it is validated, the index), whatever the version table says;
-    None if no revision matches or there is no table."""
-    with use_connection(source) as conn, reading(conn):
-        if not sa.inspect(conn).has_table(steps.TABLE):
-            return None
-        marks = _schema_marks(conn)
-        postgres = conn.dialect.name == "postgresql"
-    matching = [r for r in revisions() if _marks(r, postgres) == marks]
-    return matching[-1] if matching else None
-
-
-def half_applied(source: Source) -> str | None:
-    """A sentence describing a half-applied step (the schema is not what the version table
-    says) and how to recover, or None when they agree.
-
-    On MariaDB/MySQL, whose DDL is not transactional, a step can complete its DDL and fail
-    before its version is recorded.
-    """
-    with use_connection(source) as conn, reading(conn):
-        recorded = current_revision(conn)
-        if recorded is None or not sa.inspect(conn).has_table(steps.TABLE):
-            return None
-        marks = _schema_marks(conn)
-        postgres = conn.dialect.name == "postgresql"
-    if _marks(recorded, postgres) == marks:
-        return None
-    actual = schema_revision(source)
-    shows = ", ".join(sorted(marks)) or "none of the steps' changes"
-    fix = (f"record the real state with `shopmig stamp {actual}`" if actual else
-           "repair the table by hand to match a revision")
-    return (f"the version table says {recorded} but {steps.TABLE} shows {shows}: the schema and "
-            f"the recorded revision disagree (on MariaDB/MySQL a step's DDL can run without its "
-            f"version being recorded, since DDL is not transactional there). Check the table, "
-            f"{fix}, then run the step again.")
-
-
-def stamp(source: Source, revision: str) -> str:
+def stamp(source: Source, revision: str, *, table: str | None = None) -> str:
     """Record ``revision`` in the version table without running anything (recovery only).
 
-    Use after :func:`half_applied` reports that a step's DDL ran but was not recorded.
+    Refused when the table's schema does not show ``revision`` (that would make shopmig believe
+    a step ran that did not): :func:`upgrade` repairs a half-applied step by itself.
     """
-    rev = resolve_target(None, revision, direction="up")
+    rev = resolve_revision(None, revision, direction="up")
     with use_connection(source) as conn:
-        _require_versioned(conn)
+        with reading(conn):
+            tgt = _target(conn, table, None)
+            _require_versioned(conn, tgt)
+            state = dialect_for(conn).table_state(conn, tgt)
+        found = _diagnose(rev, state, dialect_for(conn))
+        if not found.agrees or not found.recognized:
+            raise HalfAppliedError(
+                mask_url(conn), current_revision(conn), found.actual, found.detail,
+                f"the table does not show revision {rev}; stamping it would record a step "
+                "that did not run. Run shopmig upgrade, which records the real revision "
+                f"({found.actual or 'none recognized'}) and goes on from there.")
         external = conn.in_transaction()
-        command.stamp(alembic_config(conn), rev, purge=True)
-        _settle(conn, external)
+        _stamp(conn, rev, external, tgt)
     return rev
+
+
+def _plan_for(source: Source, revision: str, direction: str, **kw: Any) -> StepPlan:
+    """The :class:`StepPlan` of one step on the live table (for tests and the linter)."""
+    with use_connection(source) as conn, reading(conn):
+        tgt = _target(conn, kw.get("table"), kw.get("column"))
+        dialect = dialect_for(conn)
+        return build(revision, direction, dialect, dialect.table_state(conn, tgt),
+                     kw.get("options"))

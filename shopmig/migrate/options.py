@@ -35,8 +35,11 @@ class MigrationOptions:
       ``statement_timeout``, MariaDB ``max_statement_time``).
     - ``retries`` and ``backoff_s``: a step that timed out waiting for a lock is retried this many
       more times, waiting ``backoff_s * 2**attempt`` seconds in between.
-    - ``allow_table_rewrite``: run steps that copy the whole table (MariaDB/SQLite CHECK) even
-      when the table has more than ``rewrite_row_limit`` rows.
+    - ``allow_table_rewrite``: run steps that copy the whole table (MariaDB's CHECK, a column
+      MariaDB cannot add instantly, SQLite's DROP COLUMN) even when the table has more than
+      ``rewrite_row_limit`` rows.
+    - ``lock_wait_s``: how long a second migrator waits for the first one's migration lock
+      before it gives up (one migrator per database at a time).
     """
 
     lock_timeout_s: float = 2.0
@@ -45,6 +48,7 @@ class MigrationOptions:
     backoff_s: float = 0.5
     allow_table_rewrite: bool = False
     rewrite_row_limit: int = 100_000
+    lock_wait_s: float = 30.0
 
     def to_dict(self) -> dict[str, object]:
         """The options as a plain dict."""

@@ -1,22 +1,22 @@
-"""What each migration step does on each database, and the DDL helpers its revision uses.
+"""The migration's steps: what each one runs, what it does to the table, and how to tell it ran.
 
-The revision scripts in ``shopmig/migrations/versions`` stay short: they call the functions
-here, which pick the cheapest, shortest-locking statement the dialect offers. The same module
-describes each step's *impact* (what it locks, whether it rewrites or scans the table), so the
-preflight report and the code that runs the step cannot drift apart.
+A step is declared once, in :data:`STEPS`: its revision, a description, the dialect method that
+builds its statements *and* its impact for each direction (see the ``steps`` section of
+:class:`shopmig.dialects.base.Dialect`), and how the catalog shows it applied. The statements
+are built from the live table (:class:`TableState`, read by the dialect), and that very list
+is what the revision executes (:func:`run_step`), what :func:`shopmig.plan` and ``shopmig sql``
+show, what the linter reads and what the rehearsal report prints.
+
+The revision scripts in ``migrations/versions`` only call :func:`run_step`.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from alembic import op
-from alembic.runtime.migration import MigrationContext
-
-from shopmig.migrate.options import (  # noqa: F401 - re-exported for the revisions
+from shopmig.migrate.options import (  # noqa: F401 - re-exported: the names of the migration
     ADD_STATUS,
     BASELINE,
     CHECK_NAME,
@@ -33,11 +33,24 @@ from shopmig.migrate.options import (  # noqa: F401 - re-exported for the revisi
     VERSION_TABLE,
     MigrationOptions,
 )
+from shopmig.migrate.target import Target
+
+if TYPE_CHECKING:
+    from shopmig.dialects.base import Dialect
 
 
 @dataclass(frozen=True)
 class StepImpact:
-    """What one step does to the table on one database (the preflight answer)."""
+    """What one step does to the table on one database (the preflight answer).
+
+    - ``lock``: the lock it takes, and for how long.
+    - ``blocks_writes`` / ``queues``: what waits while the step waits for or holds its lock.
+      A lock that is *waiting* already blocks every later query that conflicts with it
+      (PostgreSQL's lock queue, MariaDB's metadata lock): the lock timeout bounds that wait.
+    - ``rewrites_table``: every row is copied; ``scans_table``: every row is read.
+    - ``transactional``: the whole step commits or rolls back as one (False for MariaDB DDL,
+      which commits by itself, and for ``CREATE INDEX CONCURRENTLY``).
+    """
 
     revision: str
     dialect: str
@@ -47,234 +60,207 @@ class StepImpact:
     rewrites_table: bool
     scans_table: bool
     notes: list[str] = field(default_factory=list)
+    queues: str = ""
+    transactional: bool = True
 
     def to_dict(self) -> dict[str, object]:
         """The impact as a plain dict (for JSON)."""
         return asdict(self)
 
 
-def _family(dialect: str) -> str:
-    return "mysql" if dialect in ("mysql", "mariadb") else dialect
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement of a step.
+
+    ``autocommit``: runs outside any transaction (``CREATE INDEX CONCURRENTLY``).
+    ``must_be_zero``: a query whose single number must be 0, or the step fails with
+    ``purpose`` as the reason (SQLite checks the existing rows before a CHECK takes effect).
+    """
+
+    sql: str
+    autocommit: bool = False
+    must_be_zero: bool = False
+    purpose: str = ""
+
+    def render(self) -> str:
+        """The statement as the preview shows it (with a comment for checks)."""
+        if self.must_be_zero:
+            return f"-- must return 0: {self.purpose}\n{self.sql};"
+        return f"{self.sql};"
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What the steps need to know about the live table, read by the dialect's catalog.
+
+    ``check`` is None, ``"not valid"`` or ``"valid"``; ``index`` is None, ``"invalid"`` or
+    ``"valid"``. ``invalid_indexes`` lists indexes a failed build left behind (PostgreSQL).
+    ``partitions`` are a partitioned table's partitions (PostgreSQL). ``create_sql`` and
+    ``schema_version`` are SQLite's stored table definition and schema cookie;
+    ``instant_blockers`` what stops MariaDB/MySQL from adding a column instantly.
+    ``joined_transaction``: the step will run inside a transaction the caller holds open, so
+    nothing can run outside a transaction (no ``CONCURRENTLY``).
+    """
+
+    target: Target
+    exists: bool = True
+    columns: tuple[str, ...] = ()
+    primary_key: tuple[str, ...] = ()
+    column: bool = False
+    check: str | None = None
+    index: str | None = None
+    invalid_indexes: tuple[str, ...] = ()
+    partitions: tuple[tuple[str | None, str], ...] = ()
+    partitioned: bool = False
+    rows: int | None = None
+    create_sql: str | None = None
+    schema_version: int | None = None
+    instant_blockers: tuple[str, ...] = ()
+    taken_names: tuple[str, ...] = ()
+    joined_transaction: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def but(self, **changes: Any) -> TableState:
+        """A copy with ``changes`` (the state a step leaves behind)."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step, one direction, on one table: the statements, the impact, the state after.
+
+    ``refusal`` (with ``hint``) says why it cannot run as planned (nothing would run);
+    ``rewrites`` marks a step that copies the table, refused above the row limit unless
+    ``allow_table_rewrite``.
+    """
+
+    revision: str
+    direction: str
+    statements: tuple[Statement, ...]
+    impact: StepImpact
+    after: TableState
+    rewrites: bool = False
+    refusal: str | None = None
+    hint: str | None = None
+
+    @property
+    def sql(self) -> str:
+        """Every statement, as the preview shows them."""
+        return "\n".join(s.render() for s in self.statements) or "-- nothing to run"
+
+
+Builder = Callable[["Dialect", TableState, MigrationOptions], StepPlan]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A step as declared once: its revision, description, builders and how it shows."""
+
+    revision: str
+    description: str
+    up: Builder
+    down: Builder
+    applied: Callable[[TableState], bool]
+
+
+def _not_applied(state: TableState) -> bool:
+    return False
+
+
+STEPS: dict[str, StepSpec] = {
+    BASELINE: StepSpec(
+        BASELINE, "the table as it was before the migration (adopted, or the demo's orders)",
+        up=lambda d, s, o: d.create_baseline(s, o),
+        down=lambda d, s, o: d.drop_baseline(s, o),
+        applied=lambda s: s.exists,
+    ),
+    ADD_STATUS: StepSpec(
+        ADD_STATUS, "add the column NOT NULL with the server-side default 'pending'",
+        up=lambda d, s, o: d.add_column(s, o),
+        down=lambda d, s, o: d.drop_column(s, o),
+        applied=lambda s: s.column,
+    ),
+    STATUS_CHECK: StepSpec(
+        STATUS_CHECK, "restrict the column to the allowed values with a CHECK constraint",
+        up=lambda d, s, o: d.add_check(s, o),
+        down=lambda d, s, o: d.drop_check(s, o),
+        applied=lambda s: s.check is not None,
+    ),
+    VALIDATE_CHECK: StepSpec(
+        VALIDATE_CHECK, "validate the CHECK for the rows that existed before it",
+        up=lambda d, s, o: d.validate_check(s, o),
+        down=lambda d, s, o: d.invalidate_check(s, o),
+        applied=lambda s: s.check == "valid",
+    ),
+    STATUS_INDEX: StepSpec(
+        STATUS_INDEX, "index the column for the order-management queries",
+        up=lambda d, s, o: d.create_index(s, o),
+        down=lambda d, s, o: d.drop_index(s, o),
+        applied=lambda s: s.index == "valid",
+    ),
+}
+"""Every step, by revision id, oldest first."""
+
+
+def build(revision: str, direction: str, dialect: Dialect, state: TableState,
+          options: MigrationOptions | None = None) -> StepPlan:
+    """The plan for ``revision`` in ``direction`` on a table in ``state``."""
+    spec = STEPS[revision]
+    builder = spec.up if direction == "up" else spec.down
+    return builder(dialect, state, options or MigrationOptions())
+
+
+def check_values_sql(dialect: Dialect, column: str) -> str:
+    """``"status" IN ('pending', 'paid', ...)``: the CHECK's expression."""
+    values = ", ".join(dialect.literal(v) for v in STATUS_VALUES)
+    return f"{dialect.quote(column)} IN ({values})"
+
+
+def demo_state(dialect: Dialect, target: Target | None = None) -> TableState:
+    """The demo shop's table at the baseline (for rendering SQL with no database at all)."""
+    target = target or Target()
+    return dialect.demo_table_state(target)
 
 
 def step_impact(revision: str, dialect: str, direction: str = "up", rows: int | None = None,
                 server_version: tuple[int, ...] | None = None) -> StepImpact:
-    """Describe what ``revision`` does on ``dialect`` when applied in ``direction``.
+    """What ``revision`` does on the demo table on ``dialect`` (``sqlite``, ``postgresql``,
+    ``mysql``/``mariadb``) in ``direction``, before any earlier step's effect is known: the
+    state is the one the step starts from when every step before it ran."""
+    from shopmig.dialects import dialect_class
 
-    ``rows`` (the table's row count) and ``server_version`` sharpen the notes when known.
-    """
-    fam = _family(dialect)
-    notes: list[str] = []
-    size = f"{rows:,} rows" if rows is not None else "the whole table"
-
-    def impact(summary: str, lock: str, blocks: str, rewrite: bool, scan: bool) -> StepImpact:
-        return StepImpact(revision, dialect, summary, lock, blocks, rewrite, scan, notes)
-
-    if revision == BASELINE:
-        if direction == "down":
-            return impact("refused: shopmig never drops your orders table", "none", "no",
-                          False, False)
-        return impact("create the orders table (order_id text primary key, amount float)",
-                      "new table only", "no", False, False)
-    if revision == ADD_STATUS:
-        if direction == "down":
-            if fam == "sqlite":
-                notes.append("SQLite 3.35+ drops the column in place; status values are lost.")
-            else:
-                notes.append("The status values written since the upgrade are lost.")
-            return impact("drop the status column", "exclusive, brief", "briefly", False,
-                          fam == "sqlite")
-        if fam == "postgresql":
-            if server_version is not None and server_version < (11,):
-                notes.append("PostgreSQL before 11 rewrites the table for ADD COLUMN ... DEFAULT.")
-                return impact("add status NOT NULL DEFAULT 'pending'", "ACCESS EXCLUSIVE",
-                              f"for the whole rewrite of {size}", True, True)
-            notes.append("PostgreSQL 11+ stores a constant default in the catalog: no rewrite.")
-            return impact("add status NOT NULL DEFAULT 'pending' (metadata only)",
-                          "ACCESS EXCLUSIVE, milliseconds (waits at most lock_timeout)",
-                          "only while the lock is held (milliseconds)", False, False)
-        if fam == "mysql":
-            notes.append("ALGORITHM=INSTANT: only the data dictionary changes. If the server "
-                         "cannot do it instantly the step stops instead of copying the table.")
-            return impact("add status NOT NULL DEFAULT 'pending' (ALGORITHM=INSTANT)",
-                          "metadata lock, milliseconds (waits at most lock_wait_timeout)",
-                          "only while the metadata lock is held", False, False)
-        notes.append("SQLite ADD COLUMN with a constant default only edits the schema text.")
-        return impact("add status NOT NULL DEFAULT 'pending' (ALTER TABLE ADD COLUMN)",
-                      "database write lock, milliseconds", "milliseconds", False, False)
-    if revision == STATUS_CHECK:
-        if fam == "postgresql":
-            if direction == "down":
-                return impact("drop the CHECK constraint", "ACCESS EXCLUSIVE, milliseconds",
-                              "milliseconds", False, False)
-            notes.append("NOT VALID: new and updated rows are checked at once; existing rows "
-                         "are checked by the next step without blocking writes.")
-            return impact("add CHECK (status IN ...) NOT VALID", "ACCESS EXCLUSIVE, milliseconds",
-                          "milliseconds", False, False)
-        if fam == "mysql":
-            if direction == "down":
-                return impact("drop the CHECK constraint", "metadata lock, brief",
-                              "briefly", False, False)
-            notes.append("MariaDB/MySQL have no online path for an enforced CHECK: the table is "
-                         f"copied ({size}) and writes wait for the copy. Refused above the row "
-                         "limit unless allow_table_rewrite=True (CLI --allow-table-rewrite).")
-            return impact("add CHECK (status IN ...) (ALGORITHM=COPY)",
-                          "shared lock for the whole copy", f"for the whole copy of {size}",
-                          True, True)
-        if direction == "down":
-            notes.append("SQLite cannot drop a CHECK in place either: the table is rebuilt "
-                         f"({size}) inside one transaction, under the same row limit.")
-            return impact("rebuild orders without the CHECK", "database write lock",
-                          f"for the whole rebuild of {size}", True, True)
-        notes.append("SQLite cannot add a CHECK to an existing table: the table is rebuilt "
-                     f"({size}) inside one transaction. Refused above the row limit unless "
-                     "allow_table_rewrite=True (CLI --allow-table-rewrite).")
-        return impact("rebuild orders with CHECK (status IN ...)", "database write lock",
-                      f"for the whole rebuild of {size}", True, True)
-    if revision == VALIDATE_CHECK:
-        if fam == "postgresql":
-            if direction == "down":
-                return impact("mark the CHECK NOT VALID again (drop and re-add NOT VALID)",
-                              "ACCESS EXCLUSIVE, milliseconds", "milliseconds", False, False)
-            notes.append("VALIDATE CONSTRAINT scans every row under SHARE UPDATE EXCLUSIVE: "
-                         "reads and writes go on.")
-            return impact("VALIDATE CONSTRAINT ck_orders_status", "SHARE UPDATE EXCLUSIVE",
-                          "no", False, True)
-        notes.append("Nothing to do here: the CHECK was validated when it was added.")
-        return impact("no-op on this database", "none", "no", False, False)
-    if revision == STATUS_INDEX:
-        if direction == "down":
-            if fam == "postgresql":
-                return impact("DROP INDEX CONCURRENTLY", "SHARE UPDATE EXCLUSIVE", "no",
-                              False, False)
-            return impact("drop the status index", "brief", "briefly", False, False)
-        if fam == "postgresql":
-            notes.append("CREATE INDEX CONCURRENTLY runs outside a transaction; an invalid "
-                         "index left by a failed build is dropped before a retry.")
-            return impact("CREATE INDEX CONCURRENTLY ix_orders_status",
-                          "SHARE UPDATE EXCLUSIVE", "no", False, True)
-        if fam == "mysql":
-            return impact("CREATE INDEX ... ALGORITHM=INPLACE LOCK=NONE",
-                          "metadata lock at start and end only", "no", False, True)
-        return impact("CREATE INDEX ix_orders_status", "database write lock",
-                      f"while {size} are indexed", False, True)
-    raise KeyError(revision)
+    d = dialect_class(dialect)(None, server_version)
+    return plan_from(d, demo_state(d).but(rows=rows), revision, direction).impact
 
 
-# ---------------------------------------------------------------- helpers for revision scripts
+def plan_from(dialect: Dialect, start: TableState, revision: str, direction: str,
+              options: MigrationOptions | None = None) -> StepPlan:
+    """The plan of ``revision`` after every earlier step was applied to ``start`` (up), or
+    every later one undone (down)."""
+    order = list(STEPS)
+    state = start
+    if direction == "up":
+        for rev in order[1 : order.index(revision)]:
+            if not STEPS[rev].applied(state):
+                state = build(rev, "up", dialect, state, options).after
+        return build(revision, "up", dialect, state, options)
+    for rev in order[1:]:
+        if not STEPS[rev].applied(state):
+            state = build(rev, "up", dialect, state, options).after
+    for rev in reversed(order[order.index(revision) + 1 :]):
+        state = build(rev, "down", dialect, state, options).after
+    return build(revision, "down", dialect, state, options)
 
 
-def context() -> MigrationContext:
-    """The running Alembic migration context."""
-    return op.get_context()
+# ---------------------------------------------------------------- inside a running revision
 
 
-def dialect() -> str:
-    """The dialect family of the running migration: ``sqlite``, ``postgresql`` or ``mysql``."""
-    return _family(context().dialect.name)
+def run_step(revision: str, direction: str) -> None:
+    """Run one step from inside its Alembic revision: read the live table, build the plan,
+    refuse if it cannot run, execute exactly its statements. Offline (``--sql``), render them
+    for the table shopmig passed in (or the demo table)."""
+    from alembic import op
 
+    from shopmig.migrate import runtime
 
-def options() -> MigrationOptions:
-    """The :class:`MigrationOptions` the caller passed (defaults if none)."""
-    cfg = context().config
-    opts = cfg.attributes.get("shopmig_options") if cfg is not None else None
-    return opts if isinstance(opts, MigrationOptions) else MigrationOptions()
-
-
-def offline() -> bool:
-    """True when Alembic only renders SQL (preview) instead of running it."""
-    return context().as_sql
-
-
-def q(name: str) -> str:
-    """Quote an identifier for the running dialect."""
-    return context().dialect.identifier_preparer.quote(name)
-
-
-def status_column() -> sa.Column:
-    """The status column: NOT NULL with the *server-side* default 'pending'."""
-    return sa.Column(STATUS, sa.String(STATUS_LENGTH), nullable=False,
-                     server_default=sa.text(f"'{STATUS_DEFAULT}'"))
-
-
-def column_ddl(column: sa.Column) -> str:
-    """Render a column definition (``status VARCHAR(16) DEFAULT 'pending' NOT NULL``)."""
-    return str(sa.schema.CreateColumn(column).compile(dialect=context().dialect)).strip()
-
-
-def check_sql() -> str:
-    """The CHECK expression restricting status to the allowed values."""
-    values = ", ".join(f"'{v}'" for v in STATUS_VALUES)
-    return f"{q(STATUS)} IN ({values})"
-
-
-def guard_table_rewrite(revision: str) -> None:
-    """Refuse a step that copies the whole table when the table is large and not allowed.
-
-    Online only; the preview shows the SQL regardless.
-    """
-    if offline():
-        return
-    from shopmig.errors import UnsafeMigrationError
-
-    opts = options()
-    conn = context().connection
-    assert conn is not None
-    rows = conn.execute(sa.select(sa.func.count()).select_from(sa.table(TABLE))).scalar_one()
-    if rows > opts.rewrite_row_limit and not opts.allow_table_rewrite:
-        from shopmig.db import mask_url
-
-        raise UnsafeMigrationError(
-            revision,
-            mask_url(conn),
-            f"it copies all {rows:,} rows of {TABLE} and blocks writes until done "
-            f"(more than the limit of {opts.rewrite_row_limit:,} rows).",
-            "Rehearse it on a copy to measure how long writes stop, schedule a window, then "
-            "run it with allow_table_rewrite=True (CLI: --allow-table-rewrite).",
-        )
-
-
-@contextlib.contextmanager
-def autocommit() -> Iterator[None]:
-    """Alembic's autocommit block (for CREATE INDEX CONCURRENTLY and friends)."""
-    with context().autocommit_block():
-        yield
-
-
-def drop_invalid_index(name: str) -> None:
-    """PostgreSQL: drop ``name`` if a failed CONCURRENTLY build left it invalid."""
-    if offline():
-        return
-    conn = context().connection
-    assert conn is not None
-    invalid = conn.execute(
-        sa.text(
-            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relname = :name AND n.nspname = current_schema() AND NOT i.indisvalid"
-        ),
-        {"name": name},
-    ).first()
-    if invalid:
-        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {q(name)}")
-
-
-def expected_orders(*, with_check: bool) -> sa.Table:
-    """The orders table as shopmig's revisions leave it after ``0002`` (with or without the
-    CHECK). Used only to render SQLite's table rebuild offline; online the live table is
-    reflected, so extra columns and indexes of your own are kept."""
-    table = sa.Table(
-        TABLE,
-        sa.MetaData(),
-        sa.Column(KEY, sa.String(36), primary_key=True),
-        sa.Column("amount", sa.Double),
-        status_column(),
-    )
-    if with_check:
-        table.append_constraint(sa.CheckConstraint(sa.text(check_sql()), name=CHECK_NAME))
-    return table
-
-
-def batch_copy_from(*, with_check: bool) -> sa.Table | None:
-    """``copy_from`` for a SQLite batch rebuild: None online (reflect), a Table offline."""
-    return expected_orders(with_check=with_check) if offline() else None
+    runtime.run_step(op.get_context(), revision, direction)

@@ -21,7 +21,6 @@ table rewritten, was any committed write lost, is every row still there).
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Callable
@@ -29,11 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import sqlalchemy as sa
 from alembic import command
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
-from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
@@ -41,16 +36,16 @@ from shopmig.db import (
     Source,
     is_memory_database,
     parse_url,
-    quote,
     reading,
     url_of,
     use_connection,
 )
 from shopmig.dialects import dialect_for
-from shopmig.errors import InvalidArgumentError, ShopmigError
+from shopmig.errors import ShopmigError
 from shopmig.migrate import steps
 from shopmig.migrate.core import alembic_config, current_revision, upgrade
 from shopmig.migrate.steps import StepImpact
+from shopmig.migrate.target import Target, resolve_target
 from shopmig.rehearsal.workload import ShopWorkload, expected_state, require_local, window_stats
 from shopmig.scratch import scratch_url
 from shopmig.verification.api import snapshot, verify
@@ -59,13 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 NAIVE_DIALECTS = ("sqlite", "postgresql", "mariadb")
-
-
-def _family(dialect: str) -> str:
-    family = "mysql" if dialect in ("mysql", "mariadb") else dialect
-    if family not in ("sqlite", "postgresql", "mysql"):
-        raise InvalidArgumentError("dialect", dialect, "sqlite, postgresql, mariadb or mysql")
-    return family
 
 
 # ------------------------------------------------------------------ where the workload can write
@@ -82,7 +70,7 @@ def workload_url(url: str | URL, folder: str, name: str) -> str:
     :func:`shopmig.mask_url`.
     """
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    if not dialect_for(parsed).is_server:
         if is_memory_database(parsed):
             path = os.path.normpath(os.path.join(folder, f"{name}.db"))
         else:
@@ -97,81 +85,20 @@ def workload_url(url: str | URL, folder: str, name: str) -> str:
 def naive_impact(dialect: str, rows: int | None = None) -> StepImpact:
     """What :func:`naive_add_status` does on ``dialect``, in the same terms as
     :func:`shopmig.step_impact` describes shopmig's own step 0002."""
-    fam = _family(dialect)
-    size = f"{rows:,} rows" if rows is not None else "the whole table"
-    if fam == "sqlite":
-        return StepImpact(
-            steps.ADD_STATUS, dialect,
-            "rebuild orders with the new column (Alembic batch mode, recreate='always')",
-            "database write lock", f"for the whole rebuild of {size}", True, True,
-            ["A new table is created, every row is copied into it, the old table is dropped "
-             "and the new one renamed: the table's root page changes."])
-    if fam == "postgresql":
-        return StepImpact(
-            steps.ADD_STATUS, dialect,
-            "add status nullable, UPDATE every row to 'pending', SET DEFAULT, SET NOT NULL",
-            "ACCESS EXCLUSIVE until the backfill commits", f"for the whole backfill of {size}",
-            False, True,
-            ["The table file stays, but the UPDATE writes a new version of every row (the "
-             "table roughly doubles until VACUUM) while every read and write waits."])
-    return StepImpact(
-        steps.ADD_STATUS, dialect, "add status NOT NULL DEFAULT 'pending' (ALGORITHM=COPY)",
-        "shared lock for the whole copy", f"for the whole copy of {size}", True, True,
-        ["The server builds a new copy of the table with the column and swaps it in: the "
-         "InnoDB table id changes."])
-
-
-def _status_ddl(dialect: sa.Dialect, *, nullable: bool) -> str:
-    column = steps.status_column()
-    if nullable:
-        column = sa.Column(steps.STATUS, sa.String(steps.STATUS_LENGTH), nullable=True)
-    return str(sa.schema.CreateColumn(column).compile(dialect=dialect)).strip()
-
-
-def _statements(dialect: sa.Dialect) -> list[str]:
-    """The naive statements for PostgreSQL or MariaDB/MySQL, identifiers quoted."""
-    table, status = quote(dialect, steps.TABLE), quote(dialect, steps.STATUS)
-    default = f"'{steps.STATUS_DEFAULT}'"
-    if _family(dialect.name) == "postgresql":
-        return [
-            f"ALTER TABLE {table} ADD COLUMN {_status_ddl(dialect, nullable=True)}",
-            f"UPDATE {table} SET {status} = {default}",
-            f"ALTER TABLE {table} ALTER COLUMN {status} SET DEFAULT {default}",
-            f"ALTER TABLE {table} ALTER COLUMN {status} SET NOT NULL",
-        ]
-    return [f"ALTER TABLE {table} ADD COLUMN {_status_ddl(dialect, nullable=False)}, "
-            "ALGORITHM=COPY"]
-
-
-def _baseline_table() -> sa.Table:
-    return sa.Table(steps.TABLE, sa.MetaData(),
-                    sa.Column(steps.KEY, sa.String(36), primary_key=True),
-                    sa.Column("amount", sa.Double))
-
-
-def _rebuild(ops: Operations, copy_from: sa.Table | None) -> None:
-    with ops.batch_alter_table(steps.TABLE, recreate="always", copy_from=copy_from) as batch:
-        batch.add_column(steps.status_column())
+    return dialect_for(dialect).naive_impact(rows)
 
 
 def naive_add_status_sql(dialect: str) -> str:
-    """The SQL :func:`naive_add_status` runs on ``dialect`` (rendered offline, no server)."""
-    fam = _family(dialect)
-    if fam != "sqlite":
-        offline = mysql.dialect() if fam == "mysql" else postgresql.dialect()
-        return ";\n\n".join(_statements(offline)) + ";"
-    out = io.StringIO()
-    ctx = MigrationContext.configure(dialect_name="sqlite",
-                                     opts={"as_sql": True, "output_buffer": out})
-    _rebuild(Operations(ctx), _baseline_table())
-    return out.getvalue().strip()
+    """The SQL :func:`naive_add_status` runs on ``dialect`` for the demo table (no server)."""
+    return ";\n\n".join(dialect_for(dialect).naive_add_column_statements(Target())) + ";"
 
 
 def naive_add_status(source: Source) -> None:
     """Add ``status`` the naive way for the database's dialect, then stamp it at step 0002.
 
-    The database must be at the baseline revision. SQLite and PostgreSQL run everything in one
-    transaction (a failure changes nothing); MariaDB/MySQL commit the ``ALTER`` on their own.
+    The database must be at the baseline revision. Where DDL is transactional (SQLite,
+    PostgreSQL) everything runs in one transaction (a failure changes nothing); MariaDB/MySQL
+    commit the ``ALTER`` on their own.
     """
     with use_connection(source) as conn:
         if current_revision(conn) != steps.BASELINE:
@@ -180,20 +107,19 @@ def naive_add_status(source: Source) -> None:
                 f"{current_revision(conn) or 'an untracked database'}.",
                 hint="Run it on a fresh copy of the demo shop.")
         external = conn.in_transaction()
-        fam = _family(conn.dialect.name)
-        with dialect_for(conn).migration_transactions(conn):
-            if fam == "sqlite":
+        dialect = dialect_for(conn)
+        if external:
+            target = resolve_target(conn)
+        else:
+            with reading(conn):
+                target = resolve_target(conn)
+        with dialect.migration_transactions(conn):
+            if dialect.transactional_ddl:
                 with conn.begin_nested() if external else conn.begin():
-                    _rebuild(Operations(MigrationContext.configure(conn)), None)
-                    command.stamp(alembic_config(conn), steps.ADD_STATUS)
-            elif fam == "postgresql":
-                with conn.begin_nested() if external else conn.begin():
-                    for statement in _statements(conn.dialect):
-                        conn.exec_driver_sql(statement)
+                    dialect.run_naive_add_column(conn, target)
                     command.stamp(alembic_config(conn), steps.ADD_STATUS)
             else:
-                for statement in _statements(conn.dialect):
-                    conn.exec_driver_sql(statement)
+                dialect.run_naive_add_column(conn, target)
                 command.stamp(alembic_config(conn), steps.ADD_STATUS)
                 if not external and conn.in_transaction():
                     conn.commit()
@@ -215,25 +141,7 @@ def table_identity(source: Source, table: str = steps.TABLE) -> str | None:
     id. Compare it before and after a step to tell a table rewrite from a metadata change.
     """
     with use_connection(source) as conn, reading(conn):
-        fam = _family(conn.dialect.name)
-        if fam == "sqlite":
-            value = conn.execute(sa.text(
-                "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = :t"),
-                {"t": table}).scalar()
-        elif fam == "postgresql":
-            value = conn.execute(sa.text("SELECT pg_relation_filenode(CAST(:t AS regclass))"),
-                                 {"t": quote(conn, table)}).scalar()
-        else:
-            value = None
-            for view in ("INNODB_SYS_TABLES", "INNODB_TABLES"):
-                try:
-                    value = conn.execute(sa.text(
-                        f"SELECT TABLE_ID FROM information_schema.{view} "
-                        "WHERE NAME = CONCAT(DATABASE(), '/', :t)"), {"t": table}).scalar()
-                    break
-                except DBAPIError:
-                    conn.rollback()
-    return None if value is None else str(value)
+        return dialect_for(conn).storage_identity(conn, resolve_target(conn, table))
 
 
 # ------------------------------------------------------------------ running under the workload
@@ -332,13 +240,13 @@ def _account(before: pd.DataFrame, after: pd.DataFrame, events: list[Any]
     """(lost writes, unexplained differences) of ``after`` against ``before`` + the writes."""
     expected = expected_state(events)
     amounts = dict(zip(after[steps.KEY], after["amount"], strict=True))
-    lost = sum(key not in amounts or round(float(amounts[key]), 6)
+    lost = sum((key[0] not in amounts) or round(float(amounts[key[0]]), 6)
                != round(float(want["amount"]), 6)
                for key, want in expected.items() if "amount" in want)
     result = verify(before, after)
     differing = (set(result.missing[steps.KEY]) | set(result.unexpected[steps.KEY])
                  | set(result.changed["key"]))
-    return int(lost), len(differing - set(expected))
+    return int(lost), len(differing - {key[0] for key in expected})
 
 
 def run_under_workload(

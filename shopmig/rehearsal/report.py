@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from shopmig.migrate import steps as migration
-
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
@@ -137,35 +135,43 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _norm_key(value: Any) -> tuple[str, ...]:
+    from shopmig.rehearsal.workload import key_of
+
+    return tuple(str(part) for part in key_of(value))
+
+
 def classify_differences(result: VerifyResult, events: pd.DataFrame) -> pd.DataFrame:
     """Every difference of ``result`` (:attr:`VerifyResult.differences`) with ``explained``
     (True when the workload's own committed writes account for it) and ``why``.
 
-    A row the workload inserted, an amount or a status it wrote (its last committed value) is
-    explained; a lost row, or a value no committed write left there, is not.
+    The same rule the rehearsal counts ``unexplained_differences`` by: a row the workload
+    inserted, or a value in a row a committed write touched, is explained (a write whose value
+    is not there is counted as *lost* instead); a row that existed before and is gone, or a
+    change in a row no committed write touched, is not.
     """
     from shopmig.rehearsal.workload import expected_state
 
     diffs = result.differences.copy()
-    wanted = expected_state(_events(events)) if len(events) else {}
+    wanted = {_norm_key(k): v for k, v in (expected_state(_events(events)) if len(events)
+                                           else {}).items()}
     explained, why = [], []
     for row in diffs.to_dict("records"):
-        state = wanted.get(row["key"])
+        state = wanted.get(_norm_key(row["key"]))
         kind, column = row["kind"], row["column"]
         if kind == "missing":
             ok, reason = False, "a row that existed before is gone"
         elif kind == "unexpected":
-            ok = bool(state and state.get("inserted"))
+            ok = bool(state and state.get("__inserted__"))
             reason = "inserted by the workload" if ok else "a row nobody inserted"
-        elif kind == "changed" and column in ("amount", migration.STATUS):
-            ok = bool(state) and column in state and _same(state[column], row["after"])
-            reason = (f"{column} written by the workload" if ok else
-                      f"{column} no committed write left there")
         elif kind == "expectation":
-            ok = bool(state) and _same(state.get(migration.STATUS), row["after"])
-            reason = "status set by the workload" if ok else "a status nobody set"
+            ok = bool(state) and column in state
+            reason = (f"{column} set by the workload" if ok else
+                      f"{column} not at its default, and no write set it")
         else:
-            ok, reason = False, "changed by the migration"
+            ok = state is not None
+            reason = (f"{column} written by the workload" if ok else
+                      f"{column} changed in a row no write touched")
         explained.append(ok)
         why.append(reason)
     return diffs.assign(explained=explained, why=why)
@@ -198,17 +204,22 @@ def verification_dict(result: VerifyResult | None, events: pd.DataFrame,
 
 def failed_write_errors(events: pd.DataFrame) -> list[dict[str, Any]]:
     """The failed writes of a workload log grouped by error text (most frequent first):
-    ``error``, ``count``, ``first_s``, ``last_s``."""
+    ``error``, ``kind`` (``lock``: gave up waiting behind the migration; ``workload``: the
+    table refused the write; ``unknown`` when the log does not say), ``count``, ``first_s``,
+    ``last_s``."""
     if events.empty or "ok" not in events:
         return []
     failed = events[~events["ok"].astype(bool)]
     if failed.empty:
         return []
+    kinds = (failed["error_kind"].fillna("unknown") if "error_kind" in failed
+             else pd.Series("unknown", index=failed.index))
     text = failed["error"].fillna("no error text recorded")
-    groups = failed.assign(error=text).groupby("error", sort=False)["started_s"]
-    out = [{"error": str(error), "count": len(times),
-            "first_s": round(float(times.min()), 3), "last_s": round(float(times.max()), 3)}
-           for error, times in groups]
+    frame = failed.assign(error=text, kind=kinds)
+    out = [{"error": str(error), "kind": str(kind), "count": len(group),
+            "first_s": round(float(group["started_s"].min()), 3),
+            "last_s": round(float(group["started_s"].max()), 3)}
+           for (error, kind), group in frame.groupby(["error", "kind"], sort=False)]
     return sorted(out, key=lambda g: (-g["count"], g["first_s"]))
 
 
@@ -352,8 +363,8 @@ def rehearsal_html(rehearsal: Rehearsal, *, standalone: bool = True) -> str:
     parts = [
         f"<h1 class='{cls}'>{_e(r.summary())}</h1>",
         f"<p class='meta'>{_e(started)} · shopmig {_e(r.shopmig_version)} · "
-        f"{_e(r.server_version or r.dialect)} · copy {_e(_relative(r.copy))} of "
-        f"{_e(_relative(r.source))}</p>",
+        f"{_e(r.server_version or r.dialect)} · table {_e(r.table)} · copy "
+        f"{_e(_relative(r.copy))} of {_e(_relative(r.source))}</p>",
     ]
     if not r.ok:
         parts.append("<section class='bad'><h2>Why it failed</h2><ul>"
@@ -366,6 +377,7 @@ def rehearsal_html(rehearsal: Rehearsal, *, standalone: bool = True) -> str:
              ("lost writes", f"{r.lost_writes:,}"),
              ("failed writes", f"{r.failed_writes:,}"),
              ("differences the workload does not explain", f"{r.unexplained_differences:,}"),
+             ("workload errors (writes the table refused)", f"{r.workload_errors:,}"),
              ("round trip", {True: "every row back exactly", False: "data NOT back",
                              None: "not run"}[r.roundtrip_ok]),
              ("status values dropped by the round trip's downgrade",
@@ -396,9 +408,9 @@ def rehearsal_html(rehearsal: Rehearsal, *, standalone: bool = True) -> str:
         parts += [f"<section class='{sev}'><h2>Failed writes</h2>",
                   f"<p>{r.failed_writes:,} of the workload's writes failed; the shop would have "
                   "seen these errors:</p>",
-                  _table(["error", "count", "first (s)", "last (s)"],
-                         [[g["error"], g["count"], g["first_s"], g["last_s"]] for g in errors],
-                         numeric=(1, 2, 3)),
+                  _table(["error", "kind", "count", "first (s)", "last (s)"],
+                         [[g["error"], g["kind"], g["count"], g["first_s"], g["last_s"]]
+                          for g in errors], numeric=(2, 3, 4)),
                   "</section>"]
     parts.append("<h2>Data checks</h2>")
     parts += _differences_html("After the steps", r.verification, r.events,
@@ -411,8 +423,9 @@ def rehearsal_html(rehearsal: Rehearsal, *, standalone: bool = True) -> str:
                   f"({_e(r.backup.get('method'))})</p>",
                   f"<p>Restore with:</p><pre>"
                   f"{_e(_relative(str(r.backup.get('restore_command'))))}</pre>"]
-    if r.notes:
-        parts += ["<h2>Notes</h2><ul>"] + [f"<li>{_e(_relative(n))}</li>" for n in r.notes] + [
+    notes = [*r.notes, *(f"left: {x}" for x in r.left)]
+    if notes:
+        parts += ["<h2>Notes</h2><ul>"] + [f"<li>{_e(_relative(n))}</li>" for n in notes] + [
             "</ul>"]
     body = "\n".join(parts)
     if not standalone:

@@ -10,9 +10,13 @@ CLI's ``--json``) and ``to_html()`` (a self-contained report).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import math
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +26,26 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from shopmig.copying import copy_database
-from shopmig.databases import database_exists, database_marker, drop_database, is_server
-from shopmig.db import database_file, mask_url, parse_url, use_connection
-from shopmig.errors import NotACopyError, ShopmigError
+from shopmig.databases import (
+    database_exists,
+    database_marker,
+    drop_database,
+    is_server,
+    same_database,
+)
+from shopmig.db import mask_url, parse_url, reading, reflect_table, use_connection
+from shopmig.dialects import dialect_for
+from shopmig.errors import (
+    InvalidArgumentError,
+    NotACopyError,
+    RehearsalInterruptedError,
+    SchemaMismatchError,
+    ShopmigError,
+)
 from shopmig.migrate import steps
 from shopmig.migrate.core import (
+    adopt,
+    baseline_differences,
     current_revision,
     downgrade,
     half_applied,
@@ -34,7 +53,9 @@ from shopmig.migrate.core import (
     revisions,
     upgrade,
 )
+from shopmig.migrate.options import BASELINE, STATUS_DEFAULT
 from shopmig.migrate.steps import MigrationOptions
+from shopmig.migrate.target import Target, resolve_target
 from shopmig.rehearsal.workload import (
     ShopWorkload,
     WriteEvent,
@@ -101,6 +122,9 @@ class Rehearsal:
     """Everything a rehearsal measured. ``ok`` means every step ran, nothing was lost or
     changed that the workload did not change, and the round trip returned the data exactly.
 
+    ``workload_errors`` counts writes the table refused (not lock waits): they fail the
+    rehearsal. ``table`` is the table rehearsed; ``left`` says what the run left behind.
+
     What the run was (for the report's header): ``started_at`` (ISO 8601, UTC; ``created_at``
     is when this result was made), ``shopmig_version``, ``server_version`` (``PostgreSQL
     15.4``), the workload's ``rows_per_sec`` and ``duration_s`` limit, and ``options`` (the
@@ -126,6 +150,10 @@ class Rehearsal:
     backup: dict[str, Any] | None = None
     failure: str | None = None
     notes: list[str] = field(default_factory=list)
+    workload_errors: int = 0
+    workload_error_examples: list[str] = field(default_factory=list)
+    table: str = "orders"
+    left: list[str] = field(default_factory=list)
     started_at: str | None = None
     created_at: str = field(default_factory=_now_iso)
     shopmig_version: str = field(default_factory=_shopmig_version)
@@ -138,7 +166,7 @@ class Rehearsal:
     @property
     def ok(self) -> bool:
         """True when every step ran and every check passed."""
-        return (self.failure is None and self.lost_writes == 0
+        return (self.failure is None and self.lost_writes == 0 and self.workload_errors == 0
                 and self.unexplained_differences == 0 and bool(self.roundtrip_ok)
                 and all(s.ok and s.verify_ok is not False for s in self.steps))
 
@@ -155,6 +183,11 @@ class Rehearsal:
         if self.unexplained_differences:
             out.append(f"{self.unexplained_differences} difference(s) the workload does not "
                        "explain")
+        if self.workload_errors:
+            example = (f", e.g. {self.workload_error_examples[0]}"
+                       if self.workload_error_examples else "")
+            out.append(f"{self.workload_errors} workload error(s) (writes the table refused)"
+                       f"{example}")
         if self.roundtrip_ok is False:
             out.append("the round trip did not give the data back")
         elif self.roundtrip_ok is None and self.failure is None:
@@ -213,6 +246,10 @@ class Rehearsal:
             "roundtrip_ok": self.roundtrip_ok,
             "status_values_dropped": self.status_values_dropped,
             "failure": self.failure,
+            "workload_errors": self.workload_errors,
+            "workload_error_examples": list(self.workload_error_examples),
+            "table": self.table,
+            "left": list(self.left),
             "backup": self.backup,
             "notes": list(self.notes),
             "steps": [s.to_dict() for s in self.steps],
@@ -254,18 +291,12 @@ def default_copy_url(source: str) -> str:
     """``<name>_rehearsal`` next to the source: a file beside a SQLite file, a database on the
     same server otherwise."""
     url = parse_url(source)
-    path = database_file(url)
-    if url.get_backend_name() == "sqlite":
-        if path is None:
-            raise ShopmigError("an in-memory database cannot be rehearsed from a URL.",
-                               hint="Rehearse a SQLite file or a server database.")
-        p = Path(path)
-        return url.set(database=str(p.with_name(p.stem + "_rehearsal" + p.suffix))
-                       ).render_as_string(hide_password=False)
-    return url.set(database=f"{url.database}_rehearsal").render_as_string(hide_password=False)
+    return dialect_for(url).named_like(url, "_rehearsal").render_as_string(hide_password=False)
 
 
-def _prepare_copy(source: str, copy_to: str, allow_not_a_copy: bool) -> list[str]:
+def _prepare_copy(source: str, copy_to: str, allow_not_a_copy: bool
+                  ) -> tuple[list[str], bool]:
+    """Make or reuse the copy: (notes, whether this run created it)."""
     notes = []
     if database_exists(copy_to):
         marker = database_marker(copy_to) if _has_tables(copy_to) else None
@@ -273,11 +304,11 @@ def _prepare_copy(source: str, copy_to: str, allow_not_a_copy: bool) -> list[str
             raise NotACopyError(mask_url(copy_to), "rehearse on")
         notes.append(f"reused the existing copy {mask_url(copy_to)} at revision "
                      f"{current_revision(copy_to) or 'untracked'}")
-    else:
-        result = copy_database(source, copy_to)
-        notes.append(f"copied {result.source} to {result.target} by {result.method}")
-        notes.extend(result.notes)
-    return notes
+        return notes, False
+    result = copy_database(source, copy_to)
+    notes.append(f"copied {result.source} to {result.target} by {result.method}")
+    notes.extend(result.notes)
+    return notes, True
 
 
 def _has_tables(url: str) -> bool:
@@ -287,78 +318,118 @@ def _has_tables(url: str) -> bool:
 
 def _baseline_url(copy_url: str) -> str:
     url = parse_url(copy_url)
-    if url.get_backend_name() == "sqlite":
-        p = Path(database_file(url) or "rehearsal.db")
-        return url.set(database=str(p.with_name(p.stem + "_baseline" + p.suffix))
-                       ).render_as_string(hide_password=False)
-    return url.set(database=f"{url.database}_baseline").render_as_string(hide_password=False)
+    return dialect_for(url).named_like(url, "_baseline").render_as_string(hide_password=False)
 
 
-def _sample_keys(url: str, n: int) -> list[str]:
-    with use_connection(url) as conn:
-        t = sa.table(steps.TABLE, sa.column(steps.KEY))
-        return [r[0] for r in conn.execute(sa.select(t.c[steps.KEY])
-                                           .order_by(t.c[steps.KEY]).limit(n))]
-
-
-def _actual_rows(url: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    with use_connection(url) as conn:
-        cols = {c["name"] for c in sa.inspect(conn).get_columns(steps.TABLE)}
-        names = [steps.KEY, "amount", *([steps.STATUS] if steps.STATUS in cols else [])]
-        t = sa.table(steps.TABLE, *(sa.column(n) for n in names))
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(keys), 500):
-            stmt = sa.select(*t.c).where(t.c[steps.KEY].in_(keys[i : i + 500]))
+def _actual_rows(copy_url: str, target: Target, key: list[str], keys: list[tuple[Any, ...]],
+                 columns: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The copy's current values of ``columns`` for the rows with ``keys`` (as logged: uuids
+    as text), looked up by key in batches."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    with use_connection(copy_url) as conn, reading(conn):
+        table = reflect_table(conn, target.table, target.schema)
+        names = list(dict.fromkeys([*key, *(c for c in columns if c in table.c)]))
+        for i in range(0, len(keys), 300):
+            chunk = keys[i : i + 300]
+            cond = sa.or_(*(sa.and_(*(table.c[k] == _param(table.c[k], v)
+                                      for k, v in zip(key, kt, strict=True))) for kt in chunk))
+            stmt = sa.select(*(table.c[n] for n in names)).where(cond)
             for row in conn.execute(stmt).mappings():
-                out[row[steps.KEY]] = dict(row)
+                out[tuple(_norm(row[k]) for k in key)] = {c: row[c] for c in names}
     return out
 
 
-def _explain(copy_url: str, result: VerifyResult, events: list[WriteEvent]
-             ) -> tuple[int, int, int]:
-    """Explain the copy's differences from the baseline by the workload's committed writes.
-
-    Returns (lost_writes, unexplained_differences, committed_writes): a committed write is lost
-    when the copy does not hold what it wrote (its last value per key); a difference is
-    unexplained when no committed write touched that key (the migration changed data).
-    """
-    expected = expected_state(events)
-    actual = _actual_rows(copy_url, list(expected))
-    lost = sum(not _holds(actual.get(k), want) for k, want in expected.items())
-    differing = (set(result.unexpected[result.key]) | set(result.changed["key"]))
-    unexplained = len(result.missing) + len(differing - set(expected))
-    return lost, unexplained, sum(e.ok for e in events)
+def _param(column: sa.Column, value: Any) -> Any:
+    """A logged key value (text for a uuid) as the column's own Python type."""
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        return value
+    if kind is uuid.UUID and isinstance(value, str):
+        return uuid.UUID(value)
+    return value
 
 
-def _holds(got: dict[str, Any] | None, want: dict[str, Any]) -> bool:
-    """Does the copy's row ``got`` hold what the committed writes ``want`` left?"""
-    if got is None:
-        return False
-    if "amount" in want and _amount(got["amount"]) != _amount(want["amount"]):
-        return False
-    return not ("status" in want and steps.STATUS in got and got[steps.STATUS] != want["status"])
+def _norm(value: Any) -> Any:
+    """A key part as the workload logged it (uuids and such as text)."""
+    from shopmig.rehearsal.workload import _plain
+
+    return _plain(value)
 
 
-def _amount(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else round(float(value), 6)
+def _same(got: Any, want: Any) -> bool:
+    if got is None or want is None:
+        return got is None and want is None
+    try:
+        return abs(float(got) - float(want)) <= 1e-6 * max(1.0, abs(float(want)))
+    except (TypeError, ValueError):
+        return str(_norm(got)) == str(want)
 
 
-def _check(copy_url: str, baseline: str, events: list[WriteEvent]
-           ) -> tuple[VerifyResult, int, int, int]:
-    """Verify the copy against the baseline and explain the differences by ``events``:
-    (result, lost_writes, unexplained_differences, committed_writes)."""
-    result = verify(baseline, copy_url)
-    lost, unexplained, committed = _explain(copy_url, result, events)
-    if steps.STATUS in result.columns_added:  # new column: pre-existing rows must be 'pending'
-        unexplained += _status_failures(copy_url, events, baseline)
-    return result, lost, unexplained, committed
+def _key_tuples(frame: pd.DataFrame, key: list[str]) -> set[tuple[Any, ...]]:
+    if frame.empty:
+        return set()
+    return {tuple(_norm(v) for v in row) for row in frame[key].itertuples(index=False)}
 
 
-def _status_failures(copy: str, events: list[WriteEvent], baseline: str) -> int:
-    """Pre-existing rows whose status is not 'pending' and no committed write explains it."""
-    touched = {e.key for e in events if e.ok and e.kind == "update_status"}
-    result = verify(baseline, copy, expect={steps.STATUS: steps.STATUS_DEFAULT})
-    return sum(1 for k in result.expectation_failures["key"] if k not in touched)
+def _result_keys(frame: pd.DataFrame, key: list[str]) -> set[tuple[Any, ...]]:
+    """The keys of a verify result's ``changed``/``expectation_failures`` rows, as tuples."""
+    if frame.empty:
+        return set()
+    return {(_norm(k),) if len(key) == 1 else tuple(map(_norm, k)) for k in frame["key"]}
+
+
+@dataclass(frozen=True)
+class _Check:
+    result: VerifyResult
+    lost: int
+    unexplained: int
+    committed: int
+    workload_errors: int
+    examples: list[str]
+
+
+def _check(copy_url: str, baseline: str, events: list[WriteEvent], target: Target,
+           key: list[str]) -> _Check:
+    """Verify the copy against the baseline and explain every difference by the workload's
+    committed writes: a committed write the copy does not hold is *lost*; a difference no
+    committed write explains (a row gone, a value changed, the new column not at its default)
+    is *unexplained* (the migration changed data)."""
+    def has_column(url: str) -> bool:
+        with use_connection(url) as conn, reading(conn):
+            return target.column in {c["name"] for c in sa.inspect(conn).get_columns(
+                target.table, schema=target.schema)}
+
+    # the column this rehearsal added: every row that existed before must hold its default
+    added = has_column(copy_url) and not has_column(baseline)
+    expect = {target.column: STATUS_DEFAULT} if added else None
+    # one comparison gives both: changed values, and pre-existing rows off the default
+    result = verify(baseline, copy_url, table=target.display,
+                    key=key[0] if len(key) == 1 else key, expect=expect)
+    expected = dict(expected_state(events))
+    written = sorted({c for want in expected.values() for c in want if not c.startswith("__")})
+    actual = _actual_rows(copy_url, target, key, list(expected), written)
+    lost = sum(not (k in actual and all(_same(actual[k].get(c), v) for c, v in want.items()
+                                        if not c.startswith("__") and c in actual[k]))
+               for k, want in expected.items())
+    missing = _key_tuples(result.missing, key)
+    unexpected = _key_tuples(result.unexpected, key)
+    unexplained = len(missing) + len((_result_keys(result.changed, key) | unexpected)
+                                      - set(expected))
+    if expect:
+        touched = {k for k, want in expected.items() if target.column in want}
+        unexplained += len(_result_keys(result.expectation_failures, key) - touched)
+    errors = [e for e in events if not e.ok and e.error_kind == "workload"]
+    examples = list(dict.fromkeys(f"{e.kind}: {e.error}" for e in errors))[:3]
+    return _Check(result, lost, unexplained, sum(e.ok for e in events), len(errors), examples)
+
+
+def _validate(rows_per_sec: float, duration_s: float) -> None:
+    for name, value, top in (("rows_per_sec", rows_per_sec, 10_000.0),
+                             ("duration_s", duration_s, 7 * 24 * 3600.0)):
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or not 0.01 <= value <= top):
+            raise InvalidArgumentError(name, value, f"a number from 0.01 to {top:g}")
 
 
 def rehearse(
@@ -375,26 +446,116 @@ def rehearse(
     seed: int = 0,
     progress: bool = False,
     on_step: Callable[[str], None] | None = None,
+    table: str | None = None,
+    column: str | None = None,
+    workload: Sequence[str] | None = None,
 ) -> Rehearsal:
-    """Rehearse every pending step on a copy of ``source`` under a synthetic write workload.
+    """Rehearse every pending step on a copy of ``source`` under a write workload.
 
     - ``copy_to``: the rehearsal copy (default ``<name>_rehearsal`` beside the source). Made with
-      :func:`shopmig.copy_database` if missing; reused if it is a shopmig copy (so a second run
-      resumes where a failed one stopped); anything else raises
-      :class:`~shopmig.errors.NotACopyError` unless ``allow_not_a_copy``.
+      :func:`shopmig.copy_database` if missing; reused if it is a shopmig copy (a second run
+      resumes where a failed one stopped; a copy a finished run left at the target is rolled back
+      to the source's revision first, so the rehearsal runs again); anything else raises
+      :class:`~shopmig.errors.NotACopyError` unless ``allow_not_a_copy``. It is never the
+      source (compared by identity, not URL text).
+    - ``table``/``column``: the table and the column to add (default: as adopted, else
+      ``orders``/``status``). A source that is not adopted is checked *before* any copy is made;
+      the copy is adopted, never the source.
+    - ``workload``: SQL statements of your own instead of the writes derived from the table.
     - ``backup_dir``: where the pre-migration backup of the copy goes (None: no backup).
     - ``rows_per_sec``/``duration_s``: the workload's rate and its hard time limit.
     - ``options``: lock timeouts, retries and whether table rewrites are allowed.
     - ``progress``: a tqdm bar on stderr; ``on_step(message)`` is called as each phase starts.
 
-    Steps run one at a time (each its own transaction where the database allows). A failing
-    step stops the rehearsal: the copy stays at the last good revision and the failure is in the
-    result (``ok`` is False). Never writes to ``source``.
+    A failing step stops the rehearsal: the copy stays at the last good revision and the failure
+    is in the result (``ok`` is False). On an error or Ctrl-C, every database this run made that
+    is not a result (the baseline; the copy, if no step ran on it) is removed, and the error
+    says what is left. Never writes to ``source``.
     """
+    _validate(rows_per_sec, duration_s)
     require_local(source) if is_server(source) else None
     copy_url = copy_to or default_copy_url(source)
     require_local(copy_url)
-    notes = _prepare_copy(source, copy_url, allow_not_a_copy)
+    if same_database(source, copy_url):
+        raise NotACopyError(mask_url(copy_url), "rehearse on the source itself: copy it to")
+    opts = options or MigrationOptions()
+    with use_connection(source) as src, reading(src):
+        source_revision = current_revision(src)
+        tgt = resolve_target(src, table, column)
+    if source_revision is None:
+        problems = baseline_differences(source, table=_table_arg(tgt), column=tgt.column)
+        if problems:
+            raise SchemaMismatchError(tgt.display, mask_url(source), problems)
+    made: list[str] = []
+    baseline = _baseline_url(copy_url)
+    stepped = False
+    try:
+        notes, created = _prepare_copy(source, copy_url, allow_not_a_copy)
+        if created:
+            made.append(copy_url)
+        result = _rehearse_on_copy(
+            source, copy_url, baseline, made, tgt, source_revision, notes, target=target,
+            rows_per_sec=rows_per_sec, duration_s=duration_s, opts=opts,
+            backup_dir=backup_dir, roundtrip=roundtrip, seed=seed, progress=progress,
+            on_step=on_step, workload=workload)
+        stepped = True
+        return result
+    except BaseException as exc:
+        left = _clean_up(made, baseline, keep_copy=stepped or _moved(copy_url, made))
+        if isinstance(exc, KeyboardInterrupt):
+            raise RehearsalInterruptedError(mask_url(copy_url), left) from None
+        if isinstance(exc, ShopmigError) and left:
+            exc.args = (f"{exc.args[0]} Left after the failed rehearsal: {'; '.join(left)}.",)
+        raise
+    finally:
+        if database_exists(baseline):
+            drop_database(baseline)
+
+
+def _table_arg(tgt: Target) -> str:
+    return tgt.table if tgt.schema is None else f'"{tgt.schema}"."{tgt.table}"'
+
+
+def _moved(copy_url: str, made: list[str]) -> bool:
+    """True when the copy made by this run has been migrated (so it is a result to keep)."""
+    if copy_url not in made or not database_exists(copy_url):
+        return copy_url not in made
+    try:
+        return current_revision(copy_url) not in (None, BASELINE)
+    except ShopmigError:
+        return True
+
+
+def _clean_up(made: list[str], baseline: str, *, keep_copy: bool) -> list[str]:
+    """Drop what this run made that is not a result; say what is left."""
+    left = []
+    with contextlib.suppress(ShopmigError):
+        if database_exists(baseline):
+            drop_database(baseline)
+    for url in made:
+        if keep_copy:
+            left.append(f"the copy {mask_url(url)} at revision "
+                        f"{_revision_or_unknown(url)} (run again to resume)")
+            continue
+        with contextlib.suppress(ShopmigError):
+            drop_database(url)
+    return left
+
+
+def _revision_or_unknown(url: str) -> str:
+    try:
+        return current_revision(url) or "untracked"
+    except ShopmigError:
+        return "unknown"
+
+
+def _rehearse_on_copy(
+    source: str, copy_url: str, baseline: str, made: list[str], tgt: Target,
+    source_revision: str | None, notes: list[str], *, target: str, rows_per_sec: float,
+    duration_s: float, opts: MigrationOptions, backup_dir: str | Path | None,
+    roundtrip: bool, seed: int, progress: bool, on_step: Callable[[str], None] | None,
+    workload: Sequence[str] | None,
+) -> Rehearsal:
     bar = tqdm(desc="rehearse", unit="step", disable=not progress, leave=False,
                file=sys.stderr)
 
@@ -404,73 +565,86 @@ def rehearse(
         if on_step is not None:
             on_step(message)
 
+    table_arg = _table_arg(tgt)
+    if current_revision(copy_url) is None:
+        adopt(copy_url, table=table_arg, column=tgt.column)
+        notes.append(f"adopted {tgt.display} on the copy (the source is not changed)")
+    start_at = source_revision or BASELINE
+    if not plan(copy_url, target, table=table_arg) and current_revision(copy_url) != start_at:
+        rewind = dataclasses.replace(opts, allow_table_rewrite=True)
+        downgrade(copy_url, start_at, options=rewind, table=table_arg)
+        notes.append(f"the copy was at {target} from an earlier run: rolled it back to "
+                     f"{start_at} to rehearse again")
     backup = None
     if backup_dir is not None:
         from shopmig.copying.backup import backup_database
 
         backup = backup_database(copy_url, Path(backup_dir)).to_dict()
         say(f"backed up the copy to {backup.get('path')}")
-    baseline = _baseline_url(copy_url)
     if database_exists(baseline):
         drop_database(baseline)
     copy_database(copy_url, baseline)
     start = current_revision(copy_url)
-    pending = plan(copy_url, target)
-    keys = _sample_keys(copy_url, 2_000)
-    opts = options or MigrationOptions()
-    workload = ShopWorkload(copy_url, existing_keys=keys, rows_per_sec=rows_per_sec,
-                            duration_s=duration_s, seed=seed)
-    workload.status_ready = start not in (None, steps.BASELINE)
+    pending = plan(copy_url, target, table=table_arg, options=opts)
+    with use_connection(copy_url) as conn, reading(conn):
+        key = list(dialect_for(conn).table_state(conn, tgt).primary_key)
+    shop = ShopWorkload(copy_url, rows_per_sec=rows_per_sec, duration_s=duration_s, seed=seed,
+                        table=table_arg, column=tgt.column, statements=workload)
+    order = revisions()
+    shop.status_ready = start is not None and order.index(start) >= order.index(steps.ADD_STATUS)
     ran: list[RehearsedStep] = []
     failure = None
     try:
-        workload.start()
+        shop.start()
         time.sleep(min(TAIL_S, duration_s / 10))
         for step in pending:
             say(f"step {step.revision}: {step.impact.summary}")
-            t0 = workload.now()
+            t0 = shop.now()
             error = None
             try:
-                upgrade(copy_url, step.revision, options=opts)
+                upgrade(copy_url, step.revision, options=opts, table=table_arg)
             except ShopmigError as exc:
                 error = str(exc)
-            t1 = workload.now()
+            t1 = shop.now()
             if step.revision == steps.ADD_STATUS and error is None:
-                workload.status_ready = True
+                shop.status_ready = True
             record = _step_record(step, t0, t1, error)
             if error is None:
-                with workload.paused():  # the check sees every write that was logged
-                    _, lost, unexplained, _ = _check(copy_url, baseline, list(workload.events))
-                record = _replace(record, verify_ok=lost == 0 and unexplained == 0)
+                with shop.paused():  # the check sees every write that was logged
+                    check = _check(copy_url, baseline, list(shop.events), tgt, key)
+                record = _replace(record, verify_ok=check.lost == 0 and check.unexplained == 0)
             ran.append(record)
             if error is not None:
                 failure = f"step {step.revision} failed: {error}"
-                mismatch = half_applied(copy_url)
+                mismatch = half_applied(copy_url, table=table_arg)
                 if mismatch:
                     failure += f" Half-applied: {mismatch}"
                 break
         time.sleep(min(TAIL_S, duration_s / 10))
     finally:
-        events = workload.stop()
-    frame = workload.frame()
+        events = shop.stop()
+    frame = shop.frame()
     ran = [_with_stats(s, frame) for s in ran]
     end = current_revision(copy_url)
-    result, lost, unexplained, committed = _check(copy_url, baseline, events)
+    final = _check(copy_url, baseline, events, tgt, key)
     rt_ok, rt_result, dropped = None, None, 0
     if roundtrip and failure is None and ran:
         say("round trip: down to the start, then up again")
-        rt_ok, rt_result, dropped = _roundtrip(copy_url, baseline, start, end, result, opts,
-                                               events)
-    drop_database(baseline)
+        rt_ok, rt_result, dropped = _roundtrip(copy_url, baseline, start, end, final.result,
+                                               opts, tgt, key)
     bar.close()
     return Rehearsal(
         source=mask_url(source), copy=mask_url(copy_url),
-        dialect=parse_url(copy_url).get_backend_name(),
-        start_revision=start, end_revision=end, steps=ran, lost_writes=lost,
+        dialect=dialect_for(parse_url(copy_url)).name,
+        start_revision=start, end_revision=end, steps=ran, lost_writes=final.lost,
         failed_writes=int((~frame["ok"]).sum()) if len(frame) else 0,
-        committed_writes=committed, unexplained_differences=unexplained, roundtrip_ok=rt_ok,
-        status_values_dropped=dropped, verification=result, roundtrip_verification=rt_result,
-        events=frame, backup=backup, failure=failure, notes=notes,
+        committed_writes=final.committed, unexplained_differences=final.unexplained,
+        roundtrip_ok=rt_ok, status_values_dropped=dropped, verification=final.result,
+        roundtrip_verification=rt_result, events=frame, backup=backup, failure=failure,
+        notes=notes, workload_errors=final.workload_errors,
+        workload_error_examples=final.examples, table=tgt.display,
+        left=[f"the copy {mask_url(copy_url)} at revision {end}"]
+        + ([f"the backup {backup['path']}"] if backup else []),
     )
 
 
@@ -494,24 +668,33 @@ def _replace(step: RehearsedStep, **changes: Any) -> RehearsedStep:
 
 
 def _roundtrip(copy_url: str, baseline: str, start: str | None, end: str | None,
-               before: VerifyResult, opts: MigrationOptions, events: list[WriteEvent]
+               before: VerifyResult, opts: MigrationOptions, tgt: Target, key: list[str]
                ) -> tuple[bool, VerifyResult, int]:
-    """Down to ``start`` and up to ``end`` again (no workload): rows and amounts must come back
-    exactly as they were; status values set since the upgrade are dropped (counted)."""
-    with use_connection(copy_url) as conn:
-        t = sa.table(steps.TABLE, sa.column(steps.STATUS))
-        dropped = conn.execute(sa.select(sa.func.count()).select_from(t).where(
-            t.c[steps.STATUS] != steps.STATUS_DEFAULT)).scalar_one()
-    downgrade(copy_url, start or revisions()[0], options=opts)
-    upgrade(copy_url, end or "head", options=opts)
-    after = verify(baseline, copy_url, expect={steps.STATUS: steps.STATUS_DEFAULT})
-    same = (before.missing.equals(after.missing) and before.unexpected[before.key].tolist()
-            == after.unexpected[after.key].tolist()
-            and _amount_changes(before) == _amount_changes(after))
+    """Down to ``start`` and up to ``end`` again (no workload): rows and values must come back
+    exactly as they were; values of the migration's column set since the upgrade are dropped
+    (counted). The round trip may rewrite the copy's table (SQLite's DROP COLUMN): it is a copy,
+    and the cost is measured."""
+    table_arg = _table_arg(tgt)
+    dropped = 0
+    with use_connection(copy_url) as conn, reading(conn):
+        columns = {c["name"] for c in sa.inspect(conn).get_columns(tgt.table, schema=tgt.schema)}
+        if tgt.column in columns:
+            t = sa.table(tgt.table, sa.column(tgt.column), schema=tgt.schema)
+            dropped = conn.execute(sa.select(sa.func.count()).select_from(t).where(
+                t.c[tgt.column] != STATUS_DEFAULT)).scalar_one()
+    trip = dataclasses.replace(opts, allow_table_rewrite=True)
+    downgrade(copy_url, start or revisions()[0], options=trip, table=table_arg)
+    upgrade(copy_url, end or "head", options=trip, table=table_arg)
+    after = verify(baseline, copy_url, table=tgt.display, key=key[0] if len(key) == 1 else key,
+                   expect={tgt.column: STATUS_DEFAULT})
+    same = (before.missing.equals(after.missing)
+            and _key_tuples(before.unexpected, key) == _key_tuples(after.unexpected, key)
+            and _value_changes(before, tgt) == _value_changes(after, tgt))
     statuses_reset = after.expectation_failures.empty
     return bool(same and statuses_reset), after, int(dropped)
 
 
-def _amount_changes(result: VerifyResult) -> list[tuple[Any, ...]]:
-    changed = result.changed[result.changed["column"] != steps.STATUS]
-    return sorted(changed[["key", "column", "after"]].itertuples(index=False, name=None))
+def _value_changes(result: VerifyResult, tgt: Target) -> list[tuple[Any, ...]]:
+    changed = result.changed[result.changed["column"] != tgt.column]
+    return sorted((str(k), c, str(a)) for k, c, a in
+                  changed[["key", "column", "after"]].itertuples(index=False, name=None))

@@ -1,30 +1,22 @@
-"""Baseline: the seed's orders table (order_id text primary key, amount float).
+"""Baseline: the table as it was before the migration.
 
-An existing shop is *adopted* at this revision (``shopmig adopt``) after its schema is checked;
-a fresh demo shop is created by it. Downgrading it is refused: shopmig never drops your table.
+An existing shop is *adopted* at this revision (``shopmig adopt``: nothing runs). On an empty
+database it creates the demo shop's ``orders`` table (``order_id`` text key, ``amount`` double)
+and notes that it did, so that its downgrade may drop that table again; it refuses to drop a
+table it did not create.
 """
 
-import sqlalchemy as sa
-from alembic import op
+from shopmig.migrate.steps import run_step
 
-from shopmig.migrate import steps
-
-revision = steps.BASELINE
+revision = "0001_baseline"
 down_revision = None
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        steps.TABLE,
-        sa.Column(steps.KEY, sa.String(36), primary_key=True),
-        sa.Column("amount", sa.Double),
-    )
+    run_step(revision, "up")
 
 
 def downgrade() -> None:
-    raise RuntimeError(
-        "refusing to downgrade below the baseline: it would drop the orders table. "
-        "The baseline is shopmig's floor ('base' in shopmig means this revision)."
-    )
+    run_step(revision, "down")

@@ -1,27 +1,22 @@
-"""Add orders.status: NOT NULL, server-side default 'pending', without rewriting the table.
+"""Add the column (``status``): NOT NULL, server-side default 'pending', without a rewrite.
 
-PostgreSQL 11+: one ADD COLUMN ... DEFAULT ... NOT NULL, stored in the catalog (no rewrite).
-MariaDB 10.3+/MySQL 8: ALGORITHM=INSTANT, so the server errors instead of silently copying.
-SQLite: one ALTER TABLE ... ADD COLUMN, which only edits the schema text.
+PostgreSQL 11+: one ADD COLUMN ... DEFAULT ... NOT NULL, kept in the catalog. MariaDB 10.3+ /
+MySQL 8: ALGORITHM=INSTANT, so the server errors instead of silently copying. SQLite: ALTER
+TABLE ADD COLUMN, which only edits the stored definition. The statements and their impact are
+built by each database's class (``shopmig.dialects``, ``add_column``/``drop_column``).
 """
 
-from alembic import op
+from shopmig.migrate.steps import run_step
 
-from shopmig.migrate import steps
-
-revision = steps.ADD_STATUS
-down_revision = steps.BASELINE
+revision = "0002_add_status"
+down_revision = '0001_baseline'
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    if steps.dialect() == "mysql":
-        column = steps.column_ddl(steps.status_column())
-        op.execute(f"ALTER TABLE {steps.q(steps.TABLE)} ADD COLUMN {column}, ALGORITHM=INSTANT")
-    else:
-        op.add_column(steps.TABLE, steps.status_column())
+    run_step(revision, "up")
 
 
 def downgrade() -> None:
-    op.drop_column(steps.TABLE, steps.STATUS)
+    run_step(revision, "down")

@@ -1,30 +1,21 @@
-"""Validate the status CHECK for the rows that existed before it.
+"""Validate the CHECK for the rows that existed before it.
 
-PostgreSQL: VALIDATE CONSTRAINT scans the table under SHARE UPDATE EXCLUSIVE, so writes go on.
-Elsewhere the CHECK was validated when it was added: nothing to do.
+PostgreSQL: VALIDATE CONSTRAINT scans the table under SHARE UPDATE EXCLUSIVE, so reads and
+writes go on. Elsewhere the CHECK was validated when it was added: nothing to do. See
+``validate_check``/``invalidate_check``.
 """
 
-from alembic import op
+from shopmig.migrate.steps import run_step
 
-from shopmig.migrate import steps
-
-revision = steps.VALIDATE_CHECK
-down_revision = steps.STATUS_CHECK
+revision = "0004_validate_status_check"
+down_revision = '0003_status_check'
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    if steps.dialect() == "postgresql":
-        op.execute(
-            f"ALTER TABLE {steps.q(steps.TABLE)} VALIDATE CONSTRAINT {steps.q(steps.CHECK_NAME)}"
-        )
+    run_step(revision, "up")
 
 
 def downgrade() -> None:
-    if steps.dialect() == "postgresql":
-        table, name = steps.q(steps.TABLE), steps.q(steps.CHECK_NAME)
-        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-        op.execute(
-            f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({steps.check_sql()}) NOT VALID"
-        )
+    run_step(revision, "down")

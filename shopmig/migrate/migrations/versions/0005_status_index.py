@@ -1,36 +1,22 @@
-"""Index orders.status for the order-management queries (orders by state).
+"""Index the column for the order-management queries.
 
-PostgreSQL: CREATE INDEX CONCURRENTLY outside a transaction; an invalid index left by an
-earlier failed build is dropped first. MariaDB/MySQL: ALGORITHM=INPLACE, LOCK=NONE.
+PostgreSQL: CREATE INDEX CONCURRENTLY outside a transaction (an invalid index left by a failed
+build is dropped first; a partitioned table gets ON ONLY + CONCURRENTLY per partition +
+ATTACH). MariaDB/MySQL: ALGORITHM=INPLACE, LOCK=NONE. SQLite: CREATE INDEX. See
+``create_index``/``drop_index``.
 """
 
-from alembic import op
+from shopmig.migrate.steps import run_step
 
-from shopmig.migrate import steps
-
-revision = steps.STATUS_INDEX
-down_revision = steps.VALIDATE_CHECK
+revision = "0005_status_index"
+down_revision = '0004_validate_status_check'
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    dialect = steps.dialect()
-    table, index, column = steps.q(steps.TABLE), steps.q(steps.INDEX_NAME), steps.q(steps.STATUS)
-    if dialect == "postgresql":
-        with steps.autocommit():
-            steps.drop_invalid_index(steps.INDEX_NAME)
-            op.execute(f"CREATE INDEX CONCURRENTLY {index} ON {table} ({column})")
-    elif dialect == "mysql":
-        op.execute(f"CREATE INDEX {index} ON {table} ({column}) ALGORITHM=INPLACE LOCK=NONE")
-    else:
-        op.create_index(steps.INDEX_NAME, steps.TABLE, [steps.STATUS])
+    run_step(revision, "up")
 
 
 def downgrade() -> None:
-    dialect = steps.dialect()
-    if dialect == "postgresql":
-        with steps.autocommit():
-            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {steps.q(steps.INDEX_NAME)}")
-    else:
-        op.drop_index(steps.INDEX_NAME, table_name=steps.TABLE)
+    run_step(revision, "down")

@@ -1,0 +1,1 @@
+CREATE INDEX ix_orders_status ON orders (status) ALGORITHM=INPLACE LOCK=NONE;

@@ -1,0 +1,2 @@
+ALTER TABLE orders DROP CONSTRAINT ck_orders_status;
+ALTER TABLE orders ADD CONSTRAINT ck_orders_status CHECK (status IN ('pending', 'paid', 'shipped', 'delivered', 'cancelled', 'refunded')) NOT VALID;

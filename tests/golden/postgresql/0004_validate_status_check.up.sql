@@ -1,0 +1,1 @@
+ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_status;
