@@ -105,10 +105,11 @@ def _png(rehearsal: Rehearsal) -> str:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    ax = plot_latency(rehearsal)
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    plot_latency(rehearsal, ax=ax)
     buf = io.BytesIO()
-    ax.figure.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(ax.figure)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -165,7 +166,7 @@ def classify_differences(result: VerifyResult, events: pd.DataFrame) -> pd.DataF
             ok = bool(state and state.get("__inserted__"))
             reason = "inserted by the workload" if ok else "a row nobody inserted"
         elif kind == "expectation":
-            ok = bool(state) and column in state
+            ok = state is not None and column in state
             reason = (f"{column} set by the workload" if ok else
                       f"{column} not at its default, and no write set it")
         else:

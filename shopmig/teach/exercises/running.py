@@ -283,7 +283,7 @@ def _settled(conn: Connection) -> None:
 def columns(conn: Connection) -> dict[str, dict[str, Any]]:
     """The orders table's reflected columns by name, in table order."""
     try:
-        return {c["name"]: c for c in sa.inspect(conn).get_columns(steps.TABLE)}
+        return {c["name"]: dict(c) for c in sa.inspect(conn).get_columns(steps.TABLE)}
     finally:
         _settled(conn)
 
