@@ -469,6 +469,11 @@ class SQLiteDialect(Dialect):
 
     lock_queue_write_probe = False  # rollback journal: every write waits for every reader
 
+    def gave_up_waiting(self, error_text: str) -> bool:
+        """SQLite's ``database is locked``: the busy timeout ran out behind another
+        connection (shopmig's pre-step checks report it without a lock-timeout error)."""
+        return "database is locked" in error_text.lower()
+
 
 def _next(version: int | None) -> int | None:
     return None if version is None else version + 1

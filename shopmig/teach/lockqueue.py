@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from shopmig.db import mask_url, open_engine, url_of
 from shopmig.dialects import dialect_for
-from shopmig.errors import InvalidArgumentError, LockTimeoutError, MigrationFailedError
+from shopmig.errors import InvalidArgumentError, LockTimeoutError, ShopmigError
 from shopmig.migrate import steps
 from shopmig.migrate.core import current_revision, upgrade
 from shopmig.migrate.options import MigrationOptions
@@ -300,7 +300,7 @@ def _attempt(conn: Connection, dialect: Any, timeout_s: float) -> tuple[str, str
         upgrade(conn, "+1", options=MigrationOptions(lock_timeout_s=timeout_s, retries=0))
     except LockTimeoutError as exc:
         return "gave up", str(exc)
-    except MigrationFailedError as exc:
+    except ShopmigError as exc:  # a lock wait some check before the step reports otherwise
         return ("gave up" if dialect.gave_up_waiting(str(exc)) else "failed"), str(exc)
     return "applied", None
 
@@ -362,19 +362,19 @@ def measure_lock_queue(
         blocker.start()
         began.wait()
         time.sleep(lead_s)
-        with step_engine.connect() as conn:
-            dialect = dialect_for(conn)  # with the server's version
-            for n in range(retries + 1):
+        for n in range(retries + 1):
+            with step_engine.connect() as conn:  # a connection per attempt, as a retry would
+                dialect = dialect_for(conn)  # with the server's version
                 started = clock.now()
                 outcome, error = _attempt(conn, dialect, timeout)
-                attempt = Attempt(round(started, 4), round(clock.now() - started, 4), outcome,
-                                  error)
-                attempts.append(attempt)
-                if on_attempt is not None:
-                    on_attempt(attempt)
-                if outcome != "gave up" or n == retries:
-                    break
-                time.sleep(backoff_s * 2 ** n)
+            attempt = Attempt(round(started, 4), round(clock.now() - started, 4), outcome,
+                              error)
+            attempts.append(attempt)
+            if on_attempt is not None:
+                on_attempt(attempt)
+            if outcome != "gave up" or n == retries:
+                break
+            time.sleep(backoff_s * 2 ** n)
         blocker.join()
         time.sleep(tail_s)
     finally:
