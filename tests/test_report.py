@@ -106,7 +106,8 @@ def test_a_failed_rehearsal_says_why_in_its_first_line(failed: Rehearsal) -> Non
     data = json.loads(json.dumps(failed.to_dict(), default=str))
     line = _first_line(failed.to_html())
     assert line == data["headline"] and line.startswith("REHEARSAL FAILED: ")
-    assert data["reasons"] and line.startswith(f"REHEARSAL FAILED: {data['reasons'][0]}")
+    assert data["reasons"] and line.startswith(
+        f"REHEARSAL FAILED: {data['reasons'][0].rstrip('. ')}")
     assert "0003" in data["reasons"][0]
     assert data["ok"] is False
     # every ok that is True names its own scope; the top-level one agrees with the headline

@@ -267,7 +267,8 @@ class Rehearsal:
         if self.ok:
             return f"REHEARSAL OK: {stats}, round trip ok"
         trip = {True: "ok", False: "NOT ok", None: "not run"}[self.roundtrip_ok]
-        return f"REHEARSAL FAILED: {'; '.join(self.reasons())}. {stats}, round trip {trip}"
+        why = "; ".join(r.rstrip(". ") for r in self.reasons())
+        return f"REHEARSAL FAILED: {why}. {stats}, round trip {trip}"
 
     def __str__(self) -> str:
         return self.summary()
