@@ -17,8 +17,9 @@ NBVAL_OPTS := -p no:cacheprovider
 help:
 	@echo "make demo   - create .venv, install, build the demo shop, run the notebooks into build/"
 	@echo "make test   - ruff + pytest + nbval over every notebook"
-	@echo "make lab    - open JupyterLab on notebooks/"
-	@echo "make site   - build/site/: executed notebooks, exercises, facilitator's guide (offline)"
+	@echo "make lab    - open JupyterLab on notebooks/ (options: LAB_ARGS=\"--no-browser --port 8899\")"
+	@echo "make site   - build/site/: executed notebooks and the learner's exercises (offline)"
+	@echo "make facilitator-site - build/facilitator-site/: the site plus solutions and the guide"
 	@echo "make bench  - run benchmarks/ (writes benchmarks/results/)"
 
 $(STAMP): pyproject.toml requirements-lock.txt
@@ -68,9 +69,14 @@ notebooks-servers: $(STAMP)
 	  fi; \
 	done
 
+# make lab LAB_ARGS="--no-browser --port 8899 --ip 0.0.0.0"   (any `jupyter lab` options)
+# As root (a container) --allow-root is added, since Jupyter refuses root without it.
+LAB_ARGS ?=
+LAB_ROOT_ARGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),$(if $(findstring --allow-root,$(LAB_ARGS)),,--allow-root))
+
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -c requirements-lock.txt -e '.[lab]'
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT_ARGS) $(LAB_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/status_step.py --sizes 10000,1000000 --backends sqlite,postgresql,mariadb --out benchmarks/results/status_step.json
@@ -80,13 +86,18 @@ record: $(STAMP)
 	$(PY) scripts/record_notebooks.py
 
 # The walkthrough as a static site that works offline from file:// (build/site/index.html):
-# every notebook executed, the exercises (solutions collapsed), the facilitator's guide.
-.PHONY: site
+# every notebook executed and the learner's exercises, no solutions (what learners get).
+.PHONY: site facilitator-site
 site: $(STAMP)
 	$(PY) scripts/build_site.py --out build/site
 
-# Re-generate notebooks/exercises/exercises_{learner,solution}.ipynb from their one source
-# (notebooks/exercises/source/exercises.ipynb) and record the solution's outputs.
+# The facilitator's site (build/facilitator-site/index.html): the learner's site plus the
+# exercises' solutions (facilitator/exercises_solution.ipynb) and the facilitator's guide.
+facilitator-site: $(STAMP)
+	$(PY) scripts/build_site.py --facilitator --out build/facilitator-site
+
+# Re-generate notebooks/exercises/exercises_learner.ipynb and facilitator/exercises_solution.ipynb
+# from their one source (facilitator/exercises_source.ipynb) and record the solution's outputs.
 .PHONY: exercises
 exercises: $(STAMP)
 	$(PY) scripts/build_exercises.py

@@ -1,14 +1,18 @@
 """Build the learner and solution exercise notebooks from their one source, so they never drift.
 
-Source: ``notebooks/exercises/source/exercises.ipynb``. In its code cells, the lines between
+Source: ``facilitator/exercises_source.ipynb``. In its code cells, the lines between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` are the answer (nbgrader's markers):
 
-- ``notebooks/exercises/exercises_learner.ipynb`` replaces each marked block with
-  ``raise NotImplementedError("your turn")`` (same indentation) and leaves out the cells tagged
-  ``solution-only``; no outputs.
-- ``notebooks/exercises/exercises_solution.ipynb`` keeps the answers (markers removed), is
-  executed on SQLite and recorded with its outputs like the numbered notebooks
-  (``scripts/record_notebooks.py``), so nbval can run it in strict mode.
+- ``notebooks/exercises/exercises_learner.ipynb`` (what learners open in Lab and see on the
+  site) replaces each marked block with ``raise NotImplementedError("your turn")`` (same
+  indentation) and leaves out the cells tagged ``solution-only``; no outputs.
+- ``facilitator/exercises_solution.ipynb`` keeps the answers (markers removed) and leaves out
+  the cells tagged ``learner-only``; it is executed on SQLite and recorded with its outputs
+  like the numbered notebooks (``scripts/record_notebooks.py``), so nbval can run it in strict
+  mode (``tests/test_exercises.py``).
+
+Both the source and the solution live in ``facilitator/``, outside ``notebooks/``: ``make lab``
+opens ``notebooks/`` and ``make site`` publishes it, so learners see no solution.
 
 Usage::
 
@@ -31,14 +35,16 @@ from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "notebooks" / "exercises"
-SOURCE = FOLDER / "source" / "exercises.ipynb"
+FACILITATOR = ROOT / "facilitator"
+SOURCE = FACILITATOR / "exercises_source.ipynb"
 LEARNER = FOLDER / "exercises_learner.ipynb"
-SOLUTION = FOLDER / "exercises_solution.ipynb"
+SOLUTION = FACILITATOR / "exercises_solution.ipynb"
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 PLACEHOLDER = 'raise NotImplementedError("your turn")'
 SOLUTION_ONLY = "solution-only"
+LEARNER_ONLY = "learner-only"
 
 _BLOCK = re.compile(rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}[ \t]*\n.*?^[ \t]*{re.escape(END)}"
                     r"[ \t]*$", re.M | re.S)
@@ -74,10 +80,11 @@ def build(source: NotebookNode) -> tuple[NotebookNode, NotebookNode]:
     learner.cells, solution.cells = [], []
     for cell in source.cells:
         tags = cell.metadata.get("tags", [])
-        sol = _blank(cell)
-        if cell.cell_type == "code":
-            sol.source = solution_source(cell.source)
-        solution.cells.append(sol)
+        if LEARNER_ONLY not in tags:
+            sol = _blank(cell)
+            if cell.cell_type == "code":
+                sol.source = solution_source(cell.source)
+            solution.cells.append(sol)
         if SOLUTION_ONLY in tags:
             continue
         lrn = _blank(cell)

@@ -1,20 +1,28 @@
 """Build the walkthrough as a static site that works offline: ``build/site/index.html``.
 
-Usage: python scripts/build_site.py [--out build/site] [--url URL] [--reuse DIR]   (``make site``)
+Usage::
 
-The site holds
+    python scripts/build_site.py [--out build/site] [--url URL] [--reuse DIR]       (make site)
+    python scripts/build_site.py --facilitator [--out build/facilitator-site] ...
+                                                                       (make facilitator-site)
+
+Two builds. The **learner's site** (the default, what ``make demo`` and ``make site`` build and
+what learners get) holds
 
 - ``walkthrough/NN_*.html``: every numbered notebook in ``notebooks/``, executed now (with
   :func:`shopmig.notebooks.run_notebooks`, on in-memory SQLite unless ``--url`` names another
   database) or taken from ``--reuse DIR`` when an executed copy there is newer than its source;
-- ``exercises/exercises_learner.html`` (the learner version, executed: every check answers
-  "not done yet") and ``exercises/exercises_solution.html`` (the solution version, executed,
-  each answer cell, tagged ``your-turn``, collapsed behind a "Show the solution"
-  ``<details>``; the ``solution-only`` nbval asserts left out), when
-  ``notebooks/exercises/`` has them; the index says so when it does not;
+- ``exercises/exercises_learner.html``: the learner version, executed (every check answers "not
+  done yet": nothing is judged, no hint given, before the learner answers);
+- ``index.html`` linking all of it. No solution and no facilitator's guide.
+
+The **facilitator's site** (``--facilitator``) holds the same plus
+
+- ``exercises/exercises_solution.html``: ``facilitator/exercises_solution.ipynb`` executed, each
+  answer cell (tagged ``your-turn``) collapsed behind a "Show the solution" ``<details>``, the
+  ``solution-only`` nbval asserts left out;
 - ``facilitator_guide.html``, rendered from ``docs/facilitator_guide.md`` (links to
-  ``.ipynb`` notebooks point at their pages);
-- ``index.html`` linking all of it.
+  ``.ipynb`` notebooks point at their pages).
 
 Every page is self-contained: nbconvert's classic template without its CDN scripts (jQuery,
 require.js, Mermaid, MathJax), images embedded, relative links only, so the folder can be
@@ -41,6 +49,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "sqlite://"
 LEARNER, SOLUTION = "exercises_learner.ipynb", "exercises_solution.ipynb"
+FACILITATOR = ROOT / "facilitator"  # the solutions: never under notebooks/, never on the
+#                                     learner's site
 # notebooks/exercises (scripts/build_exercises.py): the answer lives in the "your-turn" cells
 # of the solution version; "solution-only" cells are its nbval asserts, not for readers
 SOLUTION_TAGS = frozenset({"your-turn", "solution"})
@@ -194,12 +204,14 @@ def execute_notebook(source: Path, executed: Path, url: str, timeout_s: int = 60
     """Execute ``source`` with papermill into ``executed`` (parameter ``DATABASE_URL=url``)."""
     import papermill
 
+    from shopmig.teach.kernels import notebook_client_options
+
     executed.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
             str(source), str(executed), parameters={"DATABASE_URL": url},
             cwd=str(source.parent), progress_bar=False, execution_timeout=timeout_s,
-            kernel_name="python3",
+            kernel_name="python3", **notebook_client_options(),
         )
     except papermill.PapermillExecutionError as exc:
         raise SiteBuildError(f"{source.name} failed in cell {exc.exec_count}: {exc.ename}: "
@@ -315,7 +327,8 @@ def render_guide(guide: Path, page: Path, targets: dict[str, str]) -> str:
 
 
 def render_index(
-    out: Path, walkthrough: list[Page], exercises: list[Page], guide: Page | None, note: str
+    out: Path, walkthrough: list[Page], exercises: list[Page], guide: Page | None, note: str,
+    *, facilitator: bool = False,
 ) -> Path:
     """Write ``index.html`` linking every page of the site."""
     from shopmig import __version__
@@ -328,8 +341,10 @@ def render_index(
             for p in pages
         )
 
+    heading = ("shopmig: a live schema migration, step by step"
+               + (" (facilitator's edition)" if facilitator else ""))
     parts = [
-        "<h1>shopmig: a live schema migration, step by step</h1>",
+        f"<h1>{heading}</h1>",
         "<p>Add <code>orders.status</code> to a live <code>orders</code> table without downtime, "
         "lost rows or a rollback that loses data: the executed walkthrough notebooks, the "
         "exercises and the facilitator's guide. Every page works offline.</p>",
@@ -345,8 +360,8 @@ def render_index(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f'<p class="muted">Built {stamp} with shopmig {__version__}; {note}</p>')
     index = out / "index.html"
-    index.write_text(PAGE.format(title="shopmig walkthrough", body="\n".join(parts)),
-                     encoding="utf-8")
+    title = "shopmig walkthrough" + (" (facilitator)" if facilitator else "")
+    index.write_text(PAGE.format(title=title, body="\n".join(parts)), encoding="utf-8")
     return index
 
 
@@ -360,12 +375,16 @@ def build_site(
     guide: str | Path = ROOT / "docs" / "facilitator_guide.md",
     url: str = DEFAULT_URL,
     reuse: str | Path | None = None,
+    facilitator: bool = False,
+    solutions: str | Path = FACILITATOR,
 ) -> list[Path]:
     """Build the site into ``out`` (replaced); return every page written, ``index.html`` last.
 
     ``url`` is the database every notebook runs on (default: in-memory SQLite, each notebook
     its own demo shop). ``reuse`` names a folder of already executed walkthrough notebooks
-    (``shopmig notebooks --out DIR``) to use where they are newer than their source.
+    (``shopmig notebooks --out DIR``) to use where they are newer than their source. The
+    learner's site (default) has no solution and no guide; ``facilitator=True`` adds the
+    solution notebook from ``solutions`` and the facilitator's guide.
     """
     from shopmig.db import mask_url
 
@@ -389,42 +408,45 @@ def build_site(
             targets[nb_path.name] = rel
 
         exercises: list[Page] = []
-        folder = notebooks / "exercises"
-        for name, hide, label in (
-            (LEARNER, False, "learner version: try each exercise, run its check"),
-            (SOLUTION, True, "with solutions (collapsed: click to reveal)"),
-        ):
-            source = folder / name
+        versions = [(Path(notebooks) / "exercises" / LEARNER, False,
+                     "learner version: try each exercise, run its check")]
+        if facilitator:
+            versions.append((Path(solutions) / SOLUTION, True,
+                             "with solutions (collapsed: click to reveal)"))
+        for source, hide, label in versions:
             if not source.is_file():
                 print(f"note: {source} is missing: the site has no page for it")
                 continue
-            done = execute_notebook(source, work / "exercises" / name, url)
+            done = execute_notebook(source, work / "exercises" / source.name, url)
             title, summary = _first_heading_and_paragraph(nbformat.read(done, as_version=4))
             title = f"{title or 'Exercises'} ({label})"
             rel = f"exercises/{source.stem}.html"
             render_notebook(done, out / rel, site_root="../", title=title, hide_solutions=hide)
             pages.append(out / rel)
             exercises.append(Page(rel, title, summary))
-            targets[name] = rel
+            targets[source.name] = rel
 
-    guide_page = None
-    if guide.is_file():
+    guide_page = None  # the guide (with its notes on wrong answers) is for facilitators only
+    if facilitator and guide.is_file():
         title = render_guide(guide, out / "facilitator_guide.html", targets)
         guide_page = Page("facilitator_guide.html", title,
                           "learning goals, timings, setup, common wrong answers, running a room")
         pages.append(out / "facilitator_guide.html")
-    else:
+    elif facilitator:
         print(f"note: {guide} is missing: the site has no facilitator's guide")
     where = "in-memory SQLite" if url == DEFAULT_URL else mask_url(url)
     pages.append(render_index(out, walkthrough, exercises, guide_page,
-                              f"notebooks executed on {where}."))
+                              f"notebooks executed on {where}.", facilitator=facilitator))
     return pages
 
 
 def main(argv: list[str] | None = None) -> int:
     """Build the site from the command line; exit 0 on success, 2 with one error line if not."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(ROOT / "build" / "site"))
+    p.add_argument("--out", default=None,
+                   help="default: build/site, or build/facilitator-site with --facilitator")
+    p.add_argument("--facilitator", action="store_true",
+                   help="the facilitator's site: add the exercises' solutions and the guide")
     p.add_argument("--notebooks", default=str(ROOT / "notebooks"))
     p.add_argument("--guide", default=str(ROOT / "docs" / "facilitator_guide.md"))
     p.add_argument("--url", default=DEFAULT_URL,
@@ -434,8 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.pop("SHOPMIG_NOTEBOOK_URL", None)  # --url decides, not the environment
     try:
-        pages = build_site(args.out, notebooks=args.notebooks, guide=args.guide, url=args.url,
-                           reuse=args.reuse)
+        out = args.out or str(ROOT / "build" / ("facilitator-site" if args.facilitator
+                                                else "site"))
+        pages = build_site(out, notebooks=args.notebooks, guide=args.guide, url=args.url,
+                           reuse=args.reuse, facilitator=args.facilitator)
     except SiteBuildError as exc:
         print(f"build_site: error: {exc}", file=sys.stderr)
         return 2

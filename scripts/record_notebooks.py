@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from shopmig.teach.kernels import notebook_client_options
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,7 +25,8 @@ def record(path: Path) -> None:
     env_url = os.environ.pop("SHOPMIG_NOTEBOOK_URL", None)  # outputs are recorded on SQLite
     try:
         NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+                       resources={"metadata": {"path": str(path.parent)}},
+                       **notebook_client_options()).execute()
     finally:
         if env_url is not None:
             os.environ["SHOPMIG_NOTEBOOK_URL"] = env_url

@@ -1,13 +1,17 @@
-"""``scripts/build_site.py`` (``make site``): the walkthrough as a static site that works offline.
+"""``scripts/build_site.py``: the learner's site (``make site``) and the facilitator's site
+(``make facilitator-site``), static and offline.
 
-One module-scoped build (it executes every notebook, so it is slow) is checked for: every
-expected page, every relative link and anchor resolving, no error output, no remote script or
-stylesheet, and, when Chromium is installed (always in CI), that each page renders headless
-from ``file://``. Fast tests cover the offline template and the collapsed solutions.
+The walkthrough notebooks are executed once per module (``shopmig notebooks``) and both sites
+are built from them with ``--reuse``. Each is checked for: every expected page and no other
+(the learner's site has no solution and no guide), every relative link and anchor resolving,
+no error output, no remote script or stylesheet, and, when Chromium is installed (always in
+CI), that each page renders headless from ``file://``. Fast tests cover the offline template
+and the collapsed solutions.
 """
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
 import re
@@ -26,6 +30,7 @@ from shopmig.teach.notebooks import notebook_paths
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 EXERCISES = NOTEBOOKS / "exercises"
+FACILITATOR = ROOT / "facilitator"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -76,38 +81,73 @@ def _parse(page: Path) -> _Links:
     return parser
 
 
-def _expected_pages() -> list[str]:
+def _expected_pages(*, facilitator: bool) -> list[str]:
     pages = [f"walkthrough/{p.stem}.html" for p in notebook_paths(NOTEBOOKS)]
-    pages += [f"exercises/{Path(name).stem}.html"
-              for name in (build_site.LEARNER, build_site.SOLUTION) if (EXERCISES / name).is_file()]
-    return [*pages, "facilitator_guide.html", "index.html"]
+    pages.append("exercises/exercises_learner.html")
+    if facilitator:
+        pages += ["exercises/exercises_solution.html", "facilitator_guide.html"]
+    return [*pages, "index.html"]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "SHOPMIG_NOTEBOOK_URL"}
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site, built once by the script as ``make site`` runs it."""
-    out = tmp_path_factory.mktemp("site") / "site"
-    env = {k: v for k, v in os.environ.items() if k != "SHOPMIG_NOTEBOOK_URL"}
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_site.py"), "--out",
-                          str(out)], capture_output=True, text=True, env=env, timeout=1200)
+def executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The walkthrough notebooks executed once (as ``make demo`` does), for both sites."""
+    out = tmp_path_factory.mktemp("executed")
+    run = subprocess.run([sys.executable, "-m", "shopmig", "notebooks", "--out", str(out)],
+                         capture_output=True, text=True, env=_env(), timeout=1200, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert f"open file://{out.resolve() / 'index.html'}" in run.stdout
+    assert "without encryption" not in run.stderr  # kernels on local sockets, not TCP
     return out
 
 
+def _build(out: Path, executed: Path, *extra: str) -> Path:
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_site.py"), "--out",
+                          str(out), "--reuse", str(executed), *extra],
+                         capture_output=True, text=True, env=_env(), timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"open file://{out.resolve() / 'index.html'}" in run.stdout
+    assert "without encryption" not in run.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, executed: Path) -> Path:
+    """The learner's site, built by the script as ``make site`` runs it."""
+    return _build(tmp_path_factory.mktemp("site") / "site", executed)
+
+
+@pytest.fixture(scope="module")
+def facilitator_site(tmp_path_factory: pytest.TempPathFactory, executed: Path) -> Path:
+    """The facilitator's site, as ``make facilitator-site`` builds it."""
+    return _build(tmp_path_factory.mktemp("fsite") / "facilitator-site", executed,
+                  "--facilitator")
+
+
+@pytest.fixture(params=["learner", "facilitator"])
+def any_site(request: pytest.FixtureRequest) -> tuple[Path, bool]:
+    """Each site in turn: (its folder, whether it is the facilitator's)."""
+    facilitator = request.param == "facilitator"
+    return request.getfixturevalue("facilitator_site" if facilitator else "site"), facilitator
+
+
 @pytest.mark.slow
-def test_every_expected_page_is_there_and_linked_from_the_index(site: Path) -> None:
-    expected = _expected_pages()
+def test_every_expected_page_is_there_and_linked_from_the_index(
+        any_site: tuple[Path, bool]) -> None:
+    site, facilitator = any_site
+    expected = _expected_pages(facilitator=facilitator)
     written = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
     assert written == sorted(expected)
     linked = {href for tag, href in _parse(site / "index.html").refs if tag == "a"}
     assert linked == set(expected) - {"index.html"}
-    if not (EXERCISES / build_site.LEARNER).is_file():
-        assert "exercises are not in this checkout yet" in (site / "index.html").read_text()
 
 
 @pytest.mark.slow
-def test_every_relative_link_and_anchor_resolves(site: Path) -> None:
+def test_every_relative_link_and_anchor_resolves(any_site: tuple[Path, bool]) -> None:
+    site, _ = any_site
     broken = []
     for page in site.rglob("*.html"):
         for _tag, ref in _parse(page).refs:
@@ -125,7 +165,8 @@ def test_every_relative_link_and_anchor_resolves(site: Path) -> None:
 
 
 @pytest.mark.slow
-def test_no_page_has_error_output_or_remote_assets(site: Path) -> None:
+def test_no_page_has_error_output_or_remote_assets(any_site: tuple[Path, bool]) -> None:
+    site, _ = any_site
     for page in site.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert 'class="output_subarea output_text output_error"' not in text, page.name
@@ -148,21 +189,33 @@ def test_pages_have_titles_and_the_notebook_pages_their_outputs(site: Path) -> N
         assert title and title.replace("`", "") in heading.replace("`", ""), source.name
         assert 'class="prompt output_prompt"' in page.read_text(encoding="utf-8")
         assert "injected-parameters" not in page.read_text(encoding="utf-8")
-    guide = site / "facilitator_guide.html"
-    assert "make demo" in guide.read_text(encoding="utf-8")
-    assert "<table>" in guide.read_text(encoding="utf-8")  # the timings render as tables
 
 
 @pytest.mark.slow
-def test_exercise_pages_hide_the_solutions(site: Path) -> None:
-    if not (EXERCISES / build_site.SOLUTION).is_file():
-        pytest.skip("notebooks/exercises/ has no solution version yet")
-    nb = nbformat.read(EXERCISES / build_site.SOLUTION, as_version=4)
+def test_the_facilitator_site_has_the_guide_and_the_collapsed_solutions(
+        facilitator_site: Path) -> None:
+    guide = (facilitator_site / "facilitator_guide.html").read_text(encoding="utf-8")
+    assert "make demo" in guide and "<table>" in guide  # the timings render as tables
+    nb = nbformat.read(FACILITATOR / build_site.SOLUTION, as_version=4)
     answers = [c for c in nb.cells if "your-turn" in c.metadata.get("tags", [])]
-    solution = (site / "exercises" / "exercises_solution.html").read_text(encoding="utf-8")
+    solution = (facilitator_site / "exercises" / "exercises_solution.html").read_text(
+        encoding="utf-8")
     assert solution.count('<details class="solution">') == len(answers) > 0
+    assert "facilitator" in (facilitator_site / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_learner_site_shows_no_solution(site: Path) -> None:
+    nb = nbformat.read(FACILITATOR / build_site.SOLUTION, as_version=4)
+    answers = [c.source for c in nb.cells if "your-turn" in c.metadata.get("tags", [])]
+    lines = {ln.strip() for a in answers for ln in a.splitlines()[2:] if len(ln.strip()) > 20}
+    for page in site.rglob("*.html"):
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        assert "<details" not in page.read_text(encoding="utf-8"), page.name
+        assert not [ln for ln in lines if ln in text], page.name
+        assert "not right yet" not in text and "Hint 1 of" not in text, page.name
     learner = (site / "exercises" / "exercises_learner.html").read_text(encoding="utf-8")
-    assert "<details" not in learner and "your turn" in learner
+    assert "your turn" in learner and learner.count("not done yet") >= 5
 
 
 def _chromium() -> str | None:
@@ -174,7 +227,9 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.slow
-def test_each_page_renders_in_headless_chromium(site: Path, tmp_path: Path) -> None:
+def test_each_page_renders_in_headless_chromium(any_site: tuple[Path, bool],
+                                                tmp_path: Path) -> None:
+    site, _ = any_site
     chromium = _chromium()
     if not chromium:
         pytest.skip("chromium is not installed (apt-get install chromium) to render the pages")

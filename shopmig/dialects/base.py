@@ -734,6 +734,72 @@ class Dialect:
         driver rules."""
         return []
 
+    # -------------------------------------------------------------- answer rules (teach)
+    # The rules a learner's answer must meet on this database (shopmig.teach.exercises): an
+    # answer runs on one database and is held to every database's rules, so an answer SQLite
+    # accepts but PostgreSQL or MariaDB would refuse is named as such. The defaults here are
+    # the SQL standard's (PostgreSQL's); each class overrides what differs in its own section.
+
+    enforces_string_length: ClassVar[bool] = True
+    """True when a value longer than a ``VARCHAR(n)`` is refused (not stored whole)."""
+    checks_datetime_values: ClassVar[bool] = True
+    """True when text that is no valid date/time is refused by a date/time column."""
+    integer_division_truncates: ClassVar[bool] = True
+    """True when ``integer / integer`` drops the fraction (``4815 / 100`` is 48)."""
+
+    def float_kind(self, type_: sa.types.TypeEngine[Any]) -> str | None:
+        """How a column declared ``type_`` stores numbers here: ``double`` (8 bytes, about 15
+        digits), ``single`` (4 bytes, about 7 digits), or None for a type that is not
+        floating-point. Default: ``FLOAT`` alone is double precision, ``REAL`` single."""
+        return float_kind(type_, plain_float="double", real="single")
+
+    def string_too_long(self, column: str, length: int, value: str, *,
+                        default: bool = False) -> str | None:
+        """The error this database gives when ``value`` goes into ``column VARCHAR(length)``
+        (as the column's ``default`` or as a value), or None when it stores it."""
+        if len(value) <= length:
+            return None
+        return f"value too long for type character varying({length})"
+
+    def bare_word_default(self, column: str, word: str) -> str | None:
+        """The error for ``column ... DEFAULT word`` with an unquoted word (a column reference
+        to the database), or None when it is accepted."""
+        if word.lower() in DEFAULT_KEYWORDS:
+            return None
+        return "cannot use column reference in DEFAULT expression"
+
+    def invalid_datetime(self, column: str, value: str) -> str | None:
+        """The error for storing the text ``value`` in the date/time column ``column``, or
+        None when it is stored (a valid date/time, or a database that does not check)."""
+        if is_datetime_text(value):
+            return None
+        return f'date/time field value out of range: "{value}"'
+
+    # -------------------------------------------------------------- the lock queue (teach)
+    # How a session bounds its wait for a lock, and what waits behind a DDL statement that is
+    # waiting for its lock (shopmig.teach.lockqueue, notebook 07).
+
+    lock_queue_explained: ClassVar[str] = (
+        "ADD COLUMN needs an exclusive lock on orders. While it waits for the open "
+        "transaction to end, every later query on orders, plain reads too, queues behind it."
+    )
+    """What waits, and behind what, while a DDL statement waits for its lock (one paragraph)."""
+    lock_queue_write_probe: ClassVar[bool] = True
+    """True when a write to another row can go on while a transaction reads the table (so a
+    timed write measures the lock queue, not the reader)."""
+
+    def bound_lock_wait(self, conn: Connection, seconds: float) -> None:
+        """Make this session give up waiting for any lock after ``seconds`` (default: the
+        lock timeout of :meth:`set_timeouts`)."""
+        from shopmig.migrate.options import MigrationOptions
+
+        self.set_timeouts(conn, MigrationOptions(lock_timeout_s=seconds))
+
+    def gave_up_waiting(self, error_text: str) -> bool:
+        """True when a failed step's error text says it gave up waiting for a lock (where the
+        driver gives no code shopmig maps to :class:`~shopmig.errors.LockTimeoutError`)."""
+        return False
+
 
 class DumpRewriter:
     """Changes a dump stream line by line before it reaches the restore tool, and may add
@@ -764,7 +830,6 @@ def url_password(url: URL) -> str | None:
         if value:
             return str(value if isinstance(value, str) else value[0])
     return None
-
 
 def file_identity(path: str) -> tuple[Any, ...]:
     """A file's device and inode: the same file under any path or link."""
@@ -804,3 +869,35 @@ def views_reading(table: str, views: list[tuple[str, str]], quote: str) -> list[
         frontier = nxt
     return [(v, "view on the table" if d == 1 else f"view on a view ({d} levels)")
             for v, d in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))]
+
+DEFAULT_KEYWORDS = frozenset({"null", "true", "false", "current_timestamp", "current_date",
+                              "current_time", "localtimestamp", "localtime"})
+"""Bare words every database accepts as a column default (SQL constants and clocks)."""
+
+
+def is_datetime_text(value: str) -> bool:
+    """True when ``value`` reads as an ISO date or date-time (``2024-01-31``,
+    ``2024-01-31 12:00:00[.ffffff][+01:00]``); ``2024-13-45`` or ``yes`` do not."""
+    import datetime as dt
+
+    try:
+        dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        return False
+    return True
+
+
+def float_kind(type_: sa.types.TypeEngine[Any], *, plain_float: str, real: str) -> str | None:
+    """``double`` or ``single`` for a floating-point type, None for anything else.
+    ``plain_float`` is what ``FLOAT`` without a precision means on the database, ``real`` what
+    ``REAL`` means."""
+    if isinstance(type_, sa.Double):
+        return "double"
+    if isinstance(type_, sa.REAL):
+        return real
+    if isinstance(type_, sa.Float):
+        precision = getattr(type_, "precision", None)
+        if precision is None:
+            return plain_float
+        return "single" if precision <= 24 else "double"
+    return None

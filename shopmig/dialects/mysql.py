@@ -746,3 +746,52 @@ class _MySQLDumpRewriter(DumpRewriter):
             if not exists:
                 problems.append(f"{name} names no readable file ({path!r})")
         return problems
+    # -------------------------------------------------------------- answer rules (teach)
+    # MariaDB/MySQL in strict mode (the default since MariaDB 10.2.4 and MySQL 5.7): lengths
+    # and dates are checked; FLOAT alone is single precision, REAL double; `/` is decimal
+    # division (4815 / 100 is 48.1500), only DIV truncates.
+
+    integer_division_truncates = False
+
+    def float_kind(self, type_: sa.types.TypeEngine[Any]) -> str | None:
+        """``FLOAT`` (or ``FLOAT(p)`` with p <= 24) is a 4-byte single; DOUBLE and REAL are
+        8-byte doubles."""
+        from shopmig.dialects.base import float_kind
+
+        return float_kind(type_, plain_float="single", real="double")
+
+    def string_too_long(self, column: str, length: int, value: str, *,
+                        default: bool = False) -> str | None:
+        """``Invalid default value for 'status'`` for a default, ``Data too long for column``
+        for a value."""
+        if len(value) <= length:
+            return None
+        if default:
+            return f"(1067) Invalid default value for '{column}'"
+        return f"(1406) Data too long for column '{column}'"
+
+    def bare_word_default(self, column: str, word: str) -> str | None:
+        """``Unknown column 'pending' in 'DEFAULT'``: an unquoted word names a column."""
+        from shopmig.dialects.base import DEFAULT_KEYWORDS
+
+        if word.lower() in DEFAULT_KEYWORDS:
+            return None
+        return f"(1054) Unknown column '{word}' in 'DEFAULT'"
+
+    def invalid_datetime(self, column: str, value: str) -> str | None:
+        """``Incorrect datetime value`` for text that is no date/time."""
+        from shopmig.dialects.base import is_datetime_text
+
+        if is_datetime_text(value):
+            return None
+        return f"(1292) Incorrect datetime value: '{value}' for column '{column}'"
+
+    # -------------------------------------------------------------- the lock queue (teach)
+
+    lock_queue_explained = (
+        "ALTER TABLE, even ALGORITHM=INSTANT, needs an exclusive metadata lock on orders. "
+        "While it waits for an open transaction's shared metadata lock (any statement on "
+        "orders in a transaction that has not ended), every later statement on orders, plain "
+        "SELECTs too, waits behind it ('Waiting for table metadata lock'). lock_wait_timeout "
+        "(whole seconds) bounds that wait."
+    )

@@ -793,6 +793,18 @@ class PostgreSQLDialect(Dialect):
                     path):
                 problems.append(f"{name} names no readable file ({path!r})")
         return problems
+    # -------------------------------------------------------------- answer rules (teach)
+    # PostgreSQL follows the defaults in base.py: lengths, dates and defaults are checked,
+    # FLOAT alone is double precision, REAL single, integer division truncates.
+
+    # -------------------------------------------------------------- the lock queue (teach)
+
+    lock_queue_explained = (
+        "ADD COLUMN takes ACCESS EXCLUSIVE on orders, even when it only changes the catalog. "
+        "While it waits behind an open transaction's ACCESS SHARE (any SELECT that has not "
+        "committed), PostgreSQL queues every later lock request on orders behind it, so plain "
+        "SELECTs wait as long as the ALTER does. lock_timeout bounds that wait."
+    )
 
 
 def _child_index_name(dialect: Dialect, partition: str, target: Target) -> str:

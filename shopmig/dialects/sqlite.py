@@ -89,6 +89,11 @@ class SQLiteDialect(Dialect):
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
+            raw = conn.connection.driver_connection
+            if raw is not None and raw.in_transaction:
+                # a COMMIT that failed with "database is locked" leaves SQLite's transaction
+                # open while SQLAlchemy has ended its own: nothing of it was committed
+                raw.rollback()
             conn.exec_driver_sql(conn.info.get(BEGIN_KEY, "BEGIN"))
 
     # -------------------------------------------------------------- server databases
@@ -509,6 +514,49 @@ class SQLiteDialect(Dialect):
                 and len(column.table.primary_key.columns) == 1):
             return sa.Integer()
         return None
+
+    # -------------------------------------------------------------- answer rules (teach)
+    # SQLite stores what it is given: type names only set an affinity, so lengths, dates and
+    # bare-word defaults are never checked, and every floating-point type is 8 bytes.
+
+    enforces_string_length = False
+    checks_datetime_values = False
+
+    def float_kind(self, type_: sa.types.TypeEngine[Any]) -> str | None:
+        """Every floating-point type (FLOAT, REAL, DOUBLE) is an 8-byte double in SQLite."""
+        from shopmig.dialects.base import float_kind
+
+        return float_kind(type_, plain_float="double", real="double")
+
+    def string_too_long(self, column: str, length: int, value: str, *,
+                        default: bool = False) -> str | None:
+        """None: SQLite ignores the length of ``VARCHAR(n)`` and stores the whole value."""
+        return None
+
+    def bare_word_default(self, column: str, word: str) -> str | None:
+        """None: SQLite takes ``DEFAULT pending`` as the text 'pending'."""
+        return None
+
+    def invalid_datetime(self, column: str, value: str) -> str | None:
+        """None: a date/time column in SQLite stores any text."""
+        return None
+
+    # -------------------------------------------------------------- the lock queue (teach)
+
+    lock_queue_explained = (
+        "SQLite has one lock for the whole database. The ALTER can commit only when no "
+        "transaction still reads; while it waits it holds the PENDING lock, which makes every "
+        "new reader wait too (rollback-journal mode, the default). The wait is bounded by the "
+        "connection's busy timeout (shopmig sets it to the step's lock timeout). In WAL mode "
+        "readers never wait for a writer."
+    )
+
+    lock_queue_write_probe = False  # rollback journal: every write waits for every reader
+
+    def gave_up_waiting(self, error_text: str) -> bool:
+        """SQLite's ``database is locked``: the busy timeout ran out behind another
+        connection (shopmig's pre-step checks report it without a lock-timeout error)."""
+        return "database is locked" in error_text.lower()
 
 
 def _next(version: int | None) -> int | None:

@@ -72,7 +72,11 @@ class RehearsedStep:
 
     ``verify_ok`` is the check made right after the step, with the workload's writes held:
     every pre-existing row unchanged (a new ``status`` column 'pending') and every write
-    committed so far present; None for a step that failed.
+    committed so far present; None for a step that failed (or a round-trip step, which is
+    checked once at the end). ``seconds`` is the step's wall time, ``started_s`` when it began
+    (seconds since the workload started); ``attempts`` how many tries it took (lock-timeout
+    retries); ``phase`` is ``forward`` for the rehearsed steps, ``roundtrip`` for the steps
+    of the round trip.
     """
 
     revision: str
@@ -91,16 +95,40 @@ class RehearsedStep:
     ok: bool
     verify_ok: bool | None = None
     error: str | None = None
+    attempts: int = 1
+    phase: str = "forward"
 
     def to_dict(self) -> dict[str, Any]:
         """The step as a plain dict."""
         return asdict(self)
 
 
+def _now_iso() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _shopmig_version() -> str:
+    from shopmig._version import __version__
+
+    return __version__
+
+
 @dataclass(frozen=True, eq=False)
 class Rehearsal:
     """Everything a rehearsal measured. ``ok`` means every step ran, nothing was lost or
-    changed that the workload did not change, and the round trip returned the data exactly."""
+    changed that the workload did not change, and the round trip returned the data exactly.
+
+    ``workload_errors`` counts writes the table refused (not lock waits): they fail the
+    rehearsal. ``table`` is the table rehearsed; ``left`` says what the run left behind.
+
+    What the run was (for the report's header): ``started_at`` (ISO 8601, UTC; ``created_at``
+    is when this result was made), ``shopmig_version``, ``server_version`` (``PostgreSQL
+    15.4``), the workload's ``rows_per_sec`` and ``duration_s`` limit, and ``options`` (the
+    :class:`MigrationOptions` as a dict: lock and statement timeouts, retries, rewrites
+    allowed). ``roundtrip_steps`` are the round trip's steps, timed like ``steps``.
+    """
 
     source: str
     copy: str
@@ -124,6 +152,14 @@ class Rehearsal:
     workload_error_examples: list[str] = field(default_factory=list)
     table: str = "orders"
     left: list[str] = field(default_factory=list)
+    started_at: str | None = None
+    created_at: str = field(default_factory=_now_iso)
+    shopmig_version: str = field(default_factory=_shopmig_version)
+    server_version: str | None = None
+    rows_per_sec: float | None = None
+    duration_s: float | None = None
+    options: dict[str, Any] | None = None
+    roundtrip_steps: list[RehearsedStep] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -132,19 +168,77 @@ class Rehearsal:
                 and self.unexplained_differences == 0 and bool(self.roundtrip_ok)
                 and all(s.ok and s.verify_ok is not False for s in self.steps))
 
+    def reasons(self) -> list[str]:
+        """Why the rehearsal is not OK, most important first (empty when it is OK)."""
+        out = []
+        if self.failure:
+            out.append(self.failure)
+        bad = [s.revision for s in self.steps if s.verify_ok is False]
+        if bad:
+            out.append(f"check failed after step(s) {', '.join(bad)}")
+        if self.lost_writes:
+            out.append(f"{self.lost_writes} committed write(s) lost")
+        if self.unexplained_differences:
+            out.append(f"{self.unexplained_differences} difference(s) the workload does not "
+                       "explain")
+        if self.workload_errors:
+            example = (f", e.g. {self.workload_error_examples[0]}"
+                       if self.workload_error_examples else "")
+            out.append(f"{self.workload_errors} workload error(s) (writes the table refused)"
+                       f"{example}")
+        if self.roundtrip_ok is False:
+            out.append("the round trip did not give the data back")
+        elif self.roundtrip_ok is None and self.failure is None:
+            out.append("the round trip did not run")
+        return out
+
+    def failed_write_errors(self) -> list[dict[str, Any]]:
+        """The workload's failed writes grouped by error text: ``error``, ``count``,
+        ``first_s`` and ``last_s`` (seconds since the workload started)."""
+        from shopmig.rehearsal.report import failed_write_errors
+
+        return failed_write_errors(self.events)
+
+    def data_checks(self) -> dict[str, Any]:
+        """The verifications as plain data that agrees with ``ok`` (see
+        :func:`shopmig.rehearsal.report.verification_dict`)."""
+        from shopmig.rehearsal.report import verification_dict
+
+        return {
+            "verification": verification_dict(
+                self.verification, self.events,
+                ok=self.lost_writes == 0 and self.unexplained_differences == 0),
+            "roundtrip_verification": verification_dict(
+                self.roundtrip_verification, self.events, ok=self.roundtrip_ok),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON: ``ok``, ``lost_writes``, ``failed_writes``, ``roundtrip_ok``,
         ``steps`` (each with revision, seconds, max_write_stall_s, p99_write_latency_s,
-        verify_ok) and the rest of the measurements."""
+        verify_ok) and the rest of the measurements. Every ``ok`` in it agrees with the
+        headline: the verifications' ``ok`` counts only differences the workload does not
+        explain (``identical`` says whether the copy equals its baseline at all, and
+        ``explained_by_workload`` how many differences the workload's own writes made);
+        ``reasons`` says why ``ok`` is false."""
         return {
             "ok": self.ok,
+            "headline": self.summary(),
+            "reasons": self.reasons(),
+            "started_at": self.started_at,
+            "created_at": self.created_at,
+            "shopmig_version": self.shopmig_version,
+            "server_version": self.server_version,
             "source": self.source,
             "copy": self.copy,
             "dialect": self.dialect,
+            "rows_per_sec": self.rows_per_sec,
+            "duration_s": self.duration_s,
+            "options": self.options,
             "start_revision": self.start_revision,
             "end_revision": self.end_revision,
             "lost_writes": self.lost_writes,
             "failed_writes": self.failed_writes,
+            "failed_write_errors": self.failed_write_errors(),
             "committed_writes": self.committed_writes,
             "unexplained_differences": self.unexplained_differences,
             "roundtrip_ok": self.roundtrip_ok,
@@ -157,24 +251,22 @@ class Rehearsal:
             "backup": self.backup,
             "notes": list(self.notes),
             "steps": [s.to_dict() for s in self.steps],
-            "verification": None if self.verification is None else self.verification.to_dict(),
-            "roundtrip_verification": (None if self.roundtrip_verification is None
-                                       else self.roundtrip_verification.to_dict()),
+            "roundtrip_steps": [s.to_dict() for s in self.roundtrip_steps],
+            **self.data_checks(),
         }
 
     def summary(self) -> str:
-        """One line: OK or what went wrong."""
-        head = "REHEARSAL OK" if self.ok else "REHEARSAL FAILED"
+        """One line: ``REHEARSAL OK: ...`` or ``REHEARSAL FAILED: <why>; ...`` (milliseconds)."""
         worst = max((s.max_write_stall_s for s in self.steps), default=0.0)
-        bad = [s.revision for s in self.steps if s.verify_ok is False]
+        on = self.server_version or self.dialect
+        stats = (f"{len(self.steps)} step(s) on {on}, longest write stall "
+                 f"{worst * 1000:,.0f} ms, {self.committed_writes} committed writes, "
+                 f"{self.lost_writes} lost, {self.failed_writes} failed")
+        if self.ok:
+            return f"REHEARSAL OK: {stats}, round trip ok"
         trip = {True: "ok", False: "NOT ok", None: "not run"}[self.roundtrip_ok]
-        return (f"{head}: {len(self.steps)} step(s) on {self.dialect}, longest write stall "
-                f"{worst:.3f}s, {self.committed_writes} committed writes, {self.lost_writes} "
-                f"lost, {self.failed_writes} failed, round trip {trip}"
-                + (f"; check failed after step(s) {', '.join(bad)}" if bad else "")
-                + (f"; {self.workload_errors} workload error(s), e.g. "
-                   f"{self.workload_error_examples[0]}" if self.workload_errors else "")
-                + (f"; failure: {self.failure}" if self.failure else ""))
+        why = "; ".join(r.rstrip(". ") for r in self.reasons())
+        return f"REHEARSAL FAILED: {why}. {stats}, round trip {trip}"
 
     def __str__(self) -> str:
         return self.summary()

@@ -115,6 +115,8 @@ def run_notebooks(
     import papermill
     from nbconvert import HTMLExporter
 
+    from shopmig.teach.kernels import notebook_client_options
+
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with _environment(URL_ENV_VAR, url):
@@ -127,9 +129,7 @@ def run_notebooks(
                 papermill.execute_notebook(
                     str(nb_path), str(executed), cwd=str(nb_path.parent),
                     progress_bar=False, execution_timeout=timeout_s, kernel_name="python3",
-                    # the kernel's "running over TCP without encryption" warning (it runs on
-                    # this machine for one notebook) is noise on every run: errors only
-                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                    **notebook_client_options(),  # local sockets: no unencrypted-TCP warning
                 )
             except papermill.PapermillExecutionError as exc:
                 failure = f"notebook {nb_path.name} failed in cell {exc.exec_count}: " \
