@@ -123,8 +123,11 @@ def test_the_header_carries_date_versions_workload_and_timeouts(good: Rehearsal)
         assert needle in text, needle
     data = _filled(good).to_dict()
     assert data["rows_per_sec"] == 60.0 and data["options"]["lock_timeout_s"] == 2.0
-    # a run that did not record them says so in words
-    bare = _text(good.to_html())
+    # a real run records them itself; a result without them says so in words
+    assert good.started_at and good.server_version == "SQLite 3.40.1" or (
+        good.server_version or "").startswith("SQLite")
+    assert good.rows_per_sec is not None and good.options is not None
+    bare = _text(dataclasses.replace(good, rows_per_sec=None, options=None).to_html())
     assert "not recorded" in bare and good.to_dict()["created_at"] in bare
 
 
@@ -177,7 +180,10 @@ def test_round_trip_steps_are_timed_when_recorded(good: Rehearsal) -> None:
     text = _text(r.to_html())
     assert "12" in text.split("Round trip")[-1] and r.to_dict()["roundtrip_steps"][0][
         "seconds"] == 0.0123
-    assert "were not timed" in _text(good.to_html())
+    # a real run times its round trip: one step each way per revision it moved
+    assert [s.direction for s in good.roundtrip_steps] == ["down"] * 4 + ["up"] * 4
+    assert all(s.seconds > 0 for s in good.roundtrip_steps)
+    assert "were not timed" in _text(dataclasses.replace(good, roundtrip_steps=[]).to_html())
 
 
 # ------------------------------------------------------------------ headless Chromium

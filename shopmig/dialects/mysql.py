@@ -38,7 +38,7 @@ class MySQLDialect(Dialect):
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import mysql
 
-        return mysql.dialect()  # type: ignore[no-any-return]
+        return mysql.dialect()
 
     @property
     def is_mariadb(self) -> bool:

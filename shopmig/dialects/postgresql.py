@@ -43,7 +43,7 @@ class PostgreSQLDialect(Dialect):
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.dialect()  # type: ignore[no-any-return]
+        return postgresql.dialect()
 
     # -------------------------------------------------------------- server databases
 

@@ -42,7 +42,7 @@ class SQLiteDialect(Dialect):
     def _default_sa_dialect(self) -> sa.Dialect:
         from sqlalchemy.dialects import sqlite
 
-        return sqlite.dialect()  # type: ignore[no-any-return]
+        return sqlite.dialect()
 
     # -------------------------------------------------------------- connections
 

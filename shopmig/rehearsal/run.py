@@ -557,6 +557,9 @@ def _rehearse_on_copy(
             on_step(message)
 
     table_arg = _table_arg(tgt)
+    started_at = _now_iso()
+    with use_connection(copy_url) as conn, reading(conn):
+        server = dialect_for(conn).server_label
     if current_revision(copy_url) is None:
         adopt(copy_url, table=table_arg, column=tgt.column)
         notes.append(f"adopted {tgt.display} on the copy (the source is not changed)")
@@ -592,14 +595,16 @@ def _rehearse_on_copy(
             say(f"step {step.revision}: {step.impact.summary}")
             t0 = shop.now()
             error = None
+            attempts = 1
             try:
-                upgrade(copy_url, step.revision, options=opts, table=table_arg)
+                done = upgrade(copy_url, step.revision, options=opts, table=table_arg)
+                attempts = max((a.attempts for a in done if a.direction == "up"), default=1)
             except ShopmigError as exc:
                 error = str(exc)
             t1 = shop.now()
             if step.revision == steps.ADD_STATUS and error is None:
                 shop.status_ready = True
-            record = _step_record(step, t0, t1, error)
+            record = _replace(_step_record(step, t0, t1, error), attempts=attempts)
             if error is None:
                 with shop.paused():  # the check sees every write that was logged
                     check = _check(copy_url, baseline, list(shop.events), tgt, key)
@@ -619,10 +624,11 @@ def _rehearse_on_copy(
     end = current_revision(copy_url)
     final = _check(copy_url, baseline, events, tgt, key)
     rt_ok, rt_result, dropped = None, None, 0
+    trip_steps: list[RehearsedStep] = []
     if roundtrip and failure is None and ran:
         say("round trip: down to the start, then up again")
-        rt_ok, rt_result, dropped = _roundtrip(copy_url, baseline, start, end, final.result,
-                                               opts, tgt, key)
+        rt_ok, rt_result, dropped, trip_steps = _roundtrip(
+            copy_url, baseline, start, end, final.result, opts, tgt, key)
     bar.close()
     return Rehearsal(
         source=mask_url(source), copy=mask_url(copy_url),
@@ -636,6 +642,8 @@ def _rehearse_on_copy(
         workload_error_examples=final.examples, table=tgt.display,
         left=[f"the copy {mask_url(copy_url)} at revision {end}"]
         + ([f"the backup {backup['path']}"] if backup else []),
+        started_at=started_at, server_version=server, rows_per_sec=rows_per_sec,
+        duration_s=duration_s, options=opts.to_dict(), roundtrip_steps=trip_steps,
     )
 
 
@@ -660,7 +668,7 @@ def _replace(step: RehearsedStep, **changes: Any) -> RehearsedStep:
 
 def _roundtrip(copy_url: str, baseline: str, start: str | None, end: str | None,
                before: VerifyResult, opts: MigrationOptions, tgt: Target, key: list[str]
-               ) -> tuple[bool, VerifyResult, int]:
+               ) -> tuple[bool, VerifyResult, int, list[RehearsedStep]]:
     """Down to ``start`` and up to ``end`` again (no workload): rows and values must come back
     exactly as they were; values of the migration's column set since the upgrade are dropped
     (counted). The round trip may rewrite the copy's table (SQLite's DROP COLUMN): it is a copy,
@@ -674,15 +682,26 @@ def _roundtrip(copy_url: str, baseline: str, start: str | None, end: str | None,
             dropped = conn.execute(sa.select(sa.func.count()).select_from(t).where(
                 t.c[tgt.column] != STATUS_DEFAULT)).scalar_one()
     trip = dataclasses.replace(opts, allow_table_rewrite=True)
-    downgrade(copy_url, start or revisions()[0], options=trip, table=table_arg)
-    upgrade(copy_url, end or "head", options=trip, table=table_arg)
+    timed: list[RehearsedStep] = []
+    clock = time.perf_counter()
+
+    def record(step: Any) -> None:  # each round-trip step as it starts (its plan)
+        timed.append(_replace(_step_record(step, time.perf_counter() - clock, 0.0, None),
+                              phase="roundtrip"))
+
+    ran = [*downgrade(copy_url, start or revisions()[0], options=trip, table=table_arg,
+                      on_step=record),
+           *upgrade(copy_url, end or "head", options=trip, table=table_arg, on_step=record)]
+    ran = [a for a in ran if a.direction in ("up", "down")]
+    timed = [_replace(s, seconds=a.seconds, attempts=a.attempts)
+             for s, a in zip(timed, ran, strict=False)]
     after = verify(baseline, copy_url, table=tgt.display, key=key[0] if len(key) == 1 else key,
                    expect={tgt.column: STATUS_DEFAULT})
     same = (before.missing.equals(after.missing)
             and _key_tuples(before.unexpected, key) == _key_tuples(after.unexpected, key)
             and _value_changes(before, tgt) == _value_changes(after, tgt))
     statuses_reset = after.expectation_failures.empty
-    return bool(same and statuses_reset), after, int(dropped)
+    return bool(same and statuses_reset), after, int(dropped), timed
 
 
 def _value_changes(result: VerifyResult, tgt: Target) -> list[tuple[Any, ...]]:
