@@ -221,7 +221,9 @@ class SQLiteDialect(Dialect):
             "(ALTER TABLE ADD COLUMN: the stored table definition only)",
             lock="the database write lock, milliseconds",
             blocks_writes="milliseconds (every writer waits for the one database lock)",
-            queues="writers to any table of the database, for milliseconds; readers go on",
+            queues="writers to any table of the database; to commit it waits until no other "
+            "connection is reading, and meanwhile every new reader waits too (milliseconds "
+            "once it has the lock; at most the lock timeout while it waits)",
             notes=["SQLite ADD COLUMN with a constant default only edits the schema text: "
                    "no row is read or rewritten."])
         return self.plan(ADD_STATUS, "up", [Statement(

@@ -672,6 +672,12 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
                         rev, direction, before, after, round(time.perf_counter() - started, 4),
                         attempts, [_JOINED_NOTE] if external else [], ran))
             except (DBAPIError, CommandError) as exc:  # outside a step's own handling
+                with contextlib.suppress(SQLAlchemyError):
+                    if not external and conn.in_transaction():
+                        conn.rollback()
+                if isinstance(exc, DBAPIError) and dialect.is_lock_timeout(exc):
+                    raise LockTimeoutError(mask_url(conn), step, 1, opts.lock_timeout_s
+                                           ) from None
                 raise _failure(conn, dialect, tgt, step, before, exc) from None
         return applied
 
