@@ -39,6 +39,7 @@ from shopmig.db import Source, mask_url, reading, translate_error, use_connectio
 from shopmig.dialects import NAMES, Dialect, dialect_class, dialect_for
 from shopmig.errors import (
     AlreadyVersionedError,
+    ConcurrentMigrationError,
     HalfAppliedError,
     LockTimeoutError,
     MigrationFailedError,
@@ -568,8 +569,10 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
              opts: MigrationOptions, external: bool) -> tuple[int, list[str]]:
     """Run one revision with lock-timeout retries; return (attempts, statements run)."""
     ran: list[str] = []
+    planned: list[StepPlan] = []
 
     def seen(step: StepPlan) -> None:
+        planned.append(step)
         ran[:] = [s.sql for s in step.statements]
 
     cfg = alembic_config(conn, options=opts, target=tgt, on_plan=seen)
@@ -585,6 +588,9 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
             else:
                 command.downgrade(cfg, _previous(revision) or "base")
             _settle(conn, external)
+            if not planned:  # Alembic found the version already moved: another session ran it
+                raise ConcurrentMigrationError(url, revision, _start_of(revision, direction),
+                                               current_revision(conn))
             return attempts, ran
         except ShopmigError:
             with contextlib.suppress(SQLAlchemyError):
@@ -611,6 +617,28 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
             raise _failure(conn, dialect, tgt, revision, before, exc) from None
 
 
+def _start_of(revision: str, direction: str) -> str | None:
+    """The revision a step starts from: the one below it going up, itself going down."""
+    return _previous(revision) if direction == "up" else revision
+
+
+def _rest_after_move(url: str, actual: str | None, revision: str, goal: str,
+                     direction: str) -> list[str]:
+    """The database moved while this run waited for ``revision`` (another session migrated
+    it; SQLite has no run-long lock). If it moved this run's way past ``revision``, the rest of
+    the path from where it is now (nothing once the goal is reached), so no step runs twice
+    and none is reported as run by this session; otherwise
+    :class:`~shopmig.errors.ConcurrentMigrationError`."""
+    revs = revisions()
+    here = revs.index(actual) if actual in revs else -1
+    there = revs.index(goal)
+    if direction == "up" and here >= revs.index(revision):
+        return _path(actual, goal, direction) if here < there else []
+    if direction == "down" and 0 <= here < revs.index(revision):
+        return _path(actual, goal, direction) if here > there else []
+    raise ConcurrentMigrationError(url, revision, _start_of(revision, direction), actual)
+
+
 def _migrate(source: Source, target: str, direction: str, options: MigrationOptions | None,
              on_step: Callable[[Step], None] | None, table: str | None,
              column: str | None) -> list[AppliedStep]:
@@ -628,8 +656,12 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
                                      direction)
             goal = resolve_revision(start, target, direction=direction)
             path = _path(start, goal, direction)
-            for rev in path:
+            while path:
+                rev = path[0]
                 before = current_revision(conn)
+                if before != _start_of(rev, direction):  # another session moved it meanwhile
+                    path = _rest_after_move(mask_url(conn), before, rev, goal, direction)
+                    continue
                 state = dialect.table_state(conn, tgt).but(joined_transaction=external)
                 _settle(conn, external)
                 planned = build(rev, direction, dialect, state, opts)
@@ -638,7 +670,12 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
                 if on_step is not None:
                     on_step(_step(planned, dialect, False))
                 started = time.perf_counter()
-                attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts, external)
+                try:
+                    attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts, external)
+                except ConcurrentMigrationError as exc:
+                    path = _rest_after_move(exc.url, exc.actual, rev, goal, direction)
+                    continue
+                path = path[1:]
                 after = current_revision(conn)
                 _settle(conn, external)
                 applied.append(AppliedStep(
