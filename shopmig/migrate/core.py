@@ -40,6 +40,7 @@ from shopmig.dialects import NAMES, Dialect, dialect_class, dialect_for
 from shopmig.errors import (
     AlreadyVersionedError,
     ConcurrentMigrationError,
+    DatabaseError,
     HalfAppliedError,
     LockTimeoutError,
     MigrationFailedError,
@@ -639,6 +640,46 @@ def _rest_after_move(url: str, actual: str | None, revision: str, goal: str,
     raise ConcurrentMigrationError(url, revision, _start_of(revision, direction), actual)
 
 
+@contextlib.contextmanager
+def _told_if_broken(conn: Connection, tgt: Target, applied: Sequence[AppliedStep],
+                    external: bool) -> Iterator[None]:
+    """Turn a driver error outside a step's own error handling (the session killed by an
+    administrator or the server gone, between two steps or while taking the lock) into a true
+    one-line error: what this run applied and what the database holds now, checked on a new
+    connection, or that it could not be checked. Never "nothing was changed" unchecked."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise _interrupted(conn, tgt, applied, external, exc) from None
+
+
+def _interrupted(conn: Connection, tgt: Target, applied: Sequence[AppliedStep],
+                 external: bool, exc: SQLAlchemyError) -> ShopmigError:
+    """The error :func:`_told_if_broken` raises."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    done = ", ".join(f"{a.direction} {a.revision}" for a in applied)
+    detail += f" (this run had done: {done})" if done else " (this run had run no step yet)"
+    url = mask_url(conn)
+    if not external:
+        try:
+            if conn.in_transaction():
+                conn.rollback()  # an invalidated connection reconnects on its next use
+            recorded = current_revision(conn)
+            dialect = dialect_for(conn)
+            found = _diagnose(recorded, dialect.table_state(conn, tgt), dialect)
+            _settle(conn, external)
+            return DatabaseError(url, detail, hint=(
+                f"Checked afterwards on a new connection: {found.sentence().rstrip('.')}. Run "
+                "the command again to go on."))
+        except SQLAlchemyError:
+            pass
+    return DatabaseError(url, detail, hint=(
+        "The connection is gone, so what the server kept could not be checked: reconnect and "
+        "run shopmig history (it compares the schema with the version table), then shopmig "
+        "upgrade, which repairs what it can name."))
+
+
 def _migrate(source: Source, target: str, direction: str, options: MigrationOptions | None,
              on_step: Callable[[Step], None] | None, table: str | None,
              column: str | None) -> list[AppliedStep]:
@@ -649,11 +690,14 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
             tgt = _target(conn, table, column)
             _require_versioned(conn, tgt)
         resolve_revision(current_revision(conn), target, direction=direction)  # fail early
-        with _migrating(conn, opts, external) as dialect:
+        applied: list[AppliedStep] = []
+        with _told_if_broken(conn, tgt, applied, external), \
+                _migrating(conn, opts, external) as dialect:
             recorded = current_revision(conn)
             _settle(conn, external)
-            start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external,
-                                     direction)
+            start, repaired = _repair(conn, dialect, tgt, recorded or BASELINE, external,
+                                      direction)
+            applied += repaired
             goal = resolve_revision(start, target, direction=direction)
             path = _path(start, goal, direction)
             while path:
@@ -676,8 +720,7 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
                     path = _rest_after_move(exc.url, exc.actual, rev, goal, direction)
                     continue
                 path = path[1:]
-                after = current_revision(conn)
-                _settle(conn, external)
+                after = rev if direction == "up" else _previous(rev)  # committed by _run_one
                 applied.append(AppliedStep(
                     rev, direction, before, after, round(time.perf_counter() - started, 4),
                     attempts, [_JOINED_NOTE] if external else [], ran))
