@@ -507,6 +507,17 @@ class Dialect:
         sa.Table("t", sa.MetaData(), column)
         return str(sa.schema.CreateColumn(column).compile(dialect=self.sa_dialect)).strip()
 
+    # -------------------------------------------------------------- faults (issue 13)
+
+    concurrent_ddl_codes: ClassVar[frozenset[object]] = frozenset()
+    """Error codes of a catalog read refused because another session's DDL is changing the
+    table right now (a killed migration's server thread finishing its statement)."""
+
+    def is_concurrent_ddl(self, exc: DBAPIError) -> bool:
+        """True when ``exc`` means the table's definition cannot be read while another
+        session's schema change runs (wait and read again); False by default."""
+        return self.error_code(exc) in self.concurrent_ddl_codes
+
 
 def file_identity(path: str) -> tuple[Any, ...]:
     """A file's device and inode: the same file under any path or link."""

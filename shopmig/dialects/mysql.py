@@ -374,3 +374,10 @@ class MySQLDialect(Dialect):
             except sa.exc.DBAPIError:
                 conn.rollback()
         return None
+
+    # -------------------------------------------------------------- faults (issue 13)
+
+    concurrent_ddl_codes: ClassVar[frozenset[object]] = frozenset({1684})
+    """ER_WARN_I_S_SKIPPED_TABLE: "Table ... was skipped since its definition is being modified
+    by concurrent DDL statement" (seen right after a migration's client was killed during
+    ``ALTER TABLE ... ALGORITHM=COPY``, while its server thread finished the copy)."""

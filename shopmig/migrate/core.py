@@ -205,14 +205,30 @@ def _target(conn: Connection, table: str | None, column: str | None,
     return resolve_target(conn, table, column, must_exist=must_exist)
 
 
+CONCURRENT_DDL_WAIT_S = 30.0
+"""How long :func:`diagnose` waits for another session's schema change that keeps the table's
+definition from being read (MariaDB, while a killed migration's server thread finishes)."""
+
+
 def diagnose(source: Source, *, table: str | None = None,
              column: str | None = None) -> Diagnosis:
-    """Compare the real schema of the table with the version table (read-only)."""
-    with use_connection(source) as conn, reading(conn):
-        recorded = current_revision(conn)
-        target = _target(conn, table, column)
+    """Compare the real schema of the table with the version table (read-only). When another
+    session's schema change keeps the catalog from being read, waits for it (at most
+    ``CONCURRENT_DDL_WAIT_S``) and reads again."""
+    deadline = time.monotonic() + CONCURRENT_DDL_WAIT_S
+    with use_connection(source) as conn:
         dialect = dialect_for(conn)
-        state = dialect.table_state(conn, target)
+        while True:
+            try:
+                with reading(conn):
+                    recorded = current_revision(conn)
+                    target = _target(conn, table, column)
+                    state = dialect.table_state(conn, target)
+                break
+            except DBAPIError as exc:
+                if not dialect.is_concurrent_ddl(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     return _diagnose(recorded, state, dialect)
 
 
