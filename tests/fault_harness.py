@@ -60,6 +60,8 @@ STEPS: list[str] = REVS[1:]
 """The steps a kill can land in (the baseline is never run or undone)."""
 
 POLL_S = 0.005
+INTERNALS = ("sqlalche.me", "rollback() fully", "PendingRollbackError", "alembic.util")
+"""Text of SQLAlchemy's or Alembic's own advice that must not reach a shopmig error."""
 DEFAULT_WINDOW_S = 0.5  # how long a step migrates, until measured
 DDL_MISSES = 1  # runs in which the step's statements were too short to see, then "window"
 RESERVED_BYTE = str(0x40000001)  # SQLite's RESERVED lock: a write transaction is open
@@ -666,6 +668,8 @@ class FaultLab:
         if trial.mode == "session" and not run.clean_error():
             problems.append(f"the run whose session was killed did not end in one error line: "
                             f"exit {run.code}, {run.err.strip()[:500]!r}")
+        if any(leak in run.err for leak in INTERNALS):
+            problems.append(f"the error passes on a library's internals: {run.err.strip()!r}")
         with timed(trial, "diagnose"):
             now = State.read(self.url)
         trial.state_now = asdict(now)

@@ -108,9 +108,9 @@ class MySQLDialect(Dialect):
                                        wait_s)
         try:
             yield
-        finally:
-            with contextlib.suppress(sa.exc.DBAPIError):
-                if conn.in_transaction():
+        finally:  # also after the session was killed: never hide the error in flight
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                if conn.in_transaction() or conn.invalidated:
                     conn.rollback()
                 conn.execute(sa.select(sa.func.release_lock(name)))
                 conn.commit()

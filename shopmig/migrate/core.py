@@ -482,7 +482,7 @@ def _migrating(conn: Connection, opts: MigrationOptions, external: bool) -> Iter
                 yield dialect
         finally:
             with contextlib.suppress(SQLAlchemyError):
-                if not external and conn.in_transaction():
+                if not external and (conn.in_transaction() or conn.invalidated):
                     conn.rollback()
                 dialect.reset_timeouts(conn)
                 _settle(conn, external)
@@ -558,15 +558,26 @@ def runtime_execute_autocommit(conn: Connection, sql: str) -> None:
         conn.execution_options(isolation_level=level)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of the driver's own message. SQLAlchemy's "Can't reconnect until invalid
+    transaction is rolled back" (a cleanup that ran on a killed session, Alembic's included)
+    stands in front of the error that killed it: that one is told."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, DBAPIError):
+        cause = cause.__context__
+    shown = cause if cause is not None else exc
+    text = str(getattr(shown, "orig", None) or shown).strip()
+    return text.splitlines()[0] if text else type(shown).__name__
+
+
 def _failure(conn: Connection, dialect: Dialect, tgt: Target, revision: str,
              before: str | None, exc: BaseException) -> ShopmigError:
     """A true message about a step that failed: check the catalog before saying whether
     anything changed."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    detail = text.splitlines()[0] if text else type(exc).__name__
+    detail = _first_line(exc)
     url = mask_url(conn)
     try:
-        if conn.in_transaction():
+        if conn.in_transaction() or conn.invalidated:  # a killed session: reconnect after it
             conn.rollback()
         recorded = current_revision(conn)
         state = dialect.table_state(conn, tgt)
@@ -611,7 +622,7 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
             return attempts, ran
         except ShopmigError:
             with contextlib.suppress(SQLAlchemyError):
-                if not external and conn.in_transaction():
+                if not external and (conn.in_transaction() or conn.invalidated):
                     conn.rollback()
             raise
         except DBAPIError as exc:
@@ -672,14 +683,13 @@ def _told_if_broken(conn: Connection, tgt: Target, applied: Sequence[AppliedStep
 def _interrupted(conn: Connection, tgt: Target, applied: Sequence[AppliedStep],
                  external: bool, exc: SQLAlchemyError) -> ShopmigError:
     """The error :func:`_told_if_broken` raises."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    detail = text.splitlines()[0] if text else type(exc).__name__
+    detail = _first_line(exc)
     done = ", ".join(f"{a.direction} {a.revision}" for a in applied)
     detail += f" (this run had done: {done})" if done else " (this run had run no step yet)"
     url = mask_url(conn)
     if not external:
         try:
-            if conn.in_transaction():
+            if conn.in_transaction() or conn.invalidated:
                 conn.rollback()  # an invalidated connection reconnects on its next use
             recorded = current_revision(conn)
             dialect = dialect_for(conn)
