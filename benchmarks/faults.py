@@ -92,6 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "(default: the killed run is a process that imported shopmig ahead and then "
                    "runs the same main(); the rerun calls main() in this process)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--report-only", action="store_true",
+                   help="only write the .md again from the JSON at --out (no faults)")
     args = p.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - set(BACKENDS)
@@ -216,7 +218,8 @@ def markdown(results: dict[str, Any]) -> str:
         "(version and schema at the step's start), *done* (the step complete and recorded), "
         "*half-applied* (schema ahead of the version table, named by `shopmig diagnose`), "
         "*invalid index left*, *unnamed* (shopmig cannot name it: a failure). "
-        "*Repaired* = the rerun recorded the real revision or dropped a leftover first. "
+        "*Repaired* = the rerun began by recording the real revision (its `record:` line); an "
+        "invalid index is dropped by the rerun's 0005 itself, before it builds the index. "
         "*Reached* = the rerun (`upgrade head`, or `downgrade` below the step) ended there "
         "with schema and version agreeing and no invalid index; *data* = row count and sum of "
         "amounts as before, every status `'pending'`, and `shopmig.verify` finds no "
@@ -275,6 +278,9 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        write_atomic(args.out.with_suffix(".md"), markdown(json.loads(args.out.read_text())))
+        return 0
     began = time.perf_counter()
     servers = {b: server_url(b) for b in args.backends if b in SERVER_ENV}
     results: dict[str, Any] = {
