@@ -21,6 +21,7 @@ help:
 	@echo "make site   - build/site/: executed notebooks and the learner's exercises (offline)"
 	@echo "make facilitator-site - build/facilitator-site/: the site plus solutions and the guide"
 	@echo "make bench  - run benchmarks/ (writes benchmarks/results/)"
+	@echo "make faults - the full fault-injection run (kills during every step, all backends)"
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +82,15 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/status_step.py --sizes 10000,1000000 --backends sqlite,postgresql,mariadb --out benchmarks/results/status_step.json
 	$(PY) benchmarks/verify.py --sizes 1000000,10000000 --backends sqlite,postgresql,mariadb --out benchmarks/results/verify.json
+
+# The full fault-injection run (issue 13): kill -9 and killed server sessions at random moments
+# of every step, up and down, on every backend (at least 10 kills per step), and two upgrades
+# at once; every fault checked (state named, rerun reaches head, data unchanged). Servers from
+# SHOPMIG_BENCH_*_URL or SHOPMIG_TEST_*_URL. Figures: benchmarks/results/faults.{json,md}.
+# The fast seeded subset runs in `make unit` (pytest marker `faults`).
+.PHONY: faults
+faults: $(STAMP)
+	$(PY) benchmarks/faults.py --backends sqlite,postgresql,mariadb --out benchmarks/results/faults.json
 
 record: $(STAMP)
 	$(PY) scripts/record_notebooks.py

@@ -800,6 +800,17 @@ class Dialect:
         driver gives no code shopmig maps to :class:`~shopmig.errors.LockTimeoutError`)."""
         return False
 
+    # -------------------------------------------------------------- faults (issue 13)
+
+    concurrent_ddl_codes: ClassVar[frozenset[object]] = frozenset()
+    """Error codes of a catalog read refused because another session's DDL is changing the
+    table right now (a killed migration's server thread finishing its statement)."""
+
+    def is_concurrent_ddl(self, exc: DBAPIError) -> bool:
+        """True when ``exc`` means the table's definition cannot be read while another
+        session's schema change runs (wait and read again); False by default."""
+        return self.error_code(exc) in self.concurrent_ddl_codes
+
 
 class DumpRewriter:
     """Changes a dump stream line by line before it reaches the restore tool, and may add
@@ -830,7 +841,6 @@ def url_password(url: URL) -> str | None:
         if value:
             return str(value if isinstance(value, str) else value[0])
     return None
-
 def file_identity(path: str) -> tuple[Any, ...]:
     """A file's device and inode: the same file under any path or link."""
     st = os.stat(path)

@@ -113,9 +113,9 @@ class MySQLDialect(Dialect):
                                        wait_s)
         try:
             yield
-        finally:
-            with contextlib.suppress(sa.exc.DBAPIError):
-                if conn.in_transaction():
+        finally:  # also after the session was killed: never hide the error in flight
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                if conn.in_transaction() or conn.invalidated:
                     conn.rollback()
                 conn.execute(sa.select(sa.func.release_lock(name)))
                 conn.commit()
@@ -795,3 +795,9 @@ class _MySQLDumpRewriter(DumpRewriter):
         "SELECTs too, waits behind it ('Waiting for table metadata lock'). lock_wait_timeout "
         "(whole seconds) bounds that wait."
     )
+    # -------------------------------------------------------------- faults (issue 13)
+
+    concurrent_ddl_codes: ClassVar[frozenset[object]] = frozenset({1684})
+    """ER_WARN_I_S_SKIPPED_TABLE: "Table ... was skipped since its definition is being modified
+    by concurrent DDL statement" (seen right after a migration's client was killed during
+    ``ALTER TABLE ... ALGORITHM=COPY``, while its server thread finished the copy)."""

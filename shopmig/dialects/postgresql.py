@@ -105,9 +105,9 @@ class PostgreSQLDialect(Dialect):
             time.sleep(LOCK_POLL_S)
         try:
             yield
-        finally:
-            with contextlib.suppress(sa.exc.DBAPIError):
-                if conn.in_transaction():
+        finally:  # also after the session was killed: never hide the error in flight
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                if conn.in_transaction() or conn.invalidated:
                     conn.rollback()
                 conn.execute(sa.select(sa.func.pg_advisory_unlock(lock_id)))
                 conn.commit()

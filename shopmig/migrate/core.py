@@ -40,6 +40,8 @@ from shopmig.db import Source, mask_url, reading, translate_error, use_connectio
 from shopmig.dialects import NAMES, Dialect, dialect_class, dialect_for
 from shopmig.errors import (
     AlreadyVersionedError,
+    ConcurrentMigrationError,
+    DatabaseError,
     HalfAppliedError,
     LockTimeoutError,
     MigrationFailedError,
@@ -206,14 +208,30 @@ def _target(conn: Connection, table: str | None, column: str | None,
     return resolve_target(conn, table, column, must_exist=must_exist)
 
 
+CONCURRENT_DDL_WAIT_S = 30.0
+"""How long :func:`diagnose` waits for another session's schema change that keeps the table's
+definition from being read (MariaDB, while a killed migration's server thread finishes)."""
+
+
 def diagnose(source: Source, *, table: str | None = None,
              column: str | None = None) -> Diagnosis:
-    """Compare the real schema of the table with the version table (read-only)."""
-    with use_connection(source) as conn, reading(conn):
-        recorded = current_revision(conn)
-        target = _target(conn, table, column)
+    """Compare the real schema of the table with the version table (read-only). When another
+    session's schema change keeps the catalog from being read, waits for it (at most
+    ``CONCURRENT_DDL_WAIT_S``) and reads again."""
+    deadline = time.monotonic() + CONCURRENT_DDL_WAIT_S
+    with use_connection(source) as conn:
         dialect = dialect_for(conn)
-        state = dialect.table_state(conn, target)
+        while True:
+            try:
+                with reading(conn):
+                    recorded = current_revision(conn)
+                    target = _target(conn, table, column)
+                    state = dialect.table_state(conn, target)
+                break
+            except DBAPIError as exc:
+                if not dialect.is_concurrent_ddl(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     return _diagnose(recorded, state, dialect)
 
 
@@ -467,7 +485,7 @@ def _migrating(conn: Connection, opts: MigrationOptions, external: bool) -> Iter
                 yield dialect
         finally:
             with contextlib.suppress(SQLAlchemyError):
-                if not external and conn.in_transaction():
+                if not external and (conn.in_transaction() or conn.invalidated):
                     conn.rollback()
                 dialect.reset_timeouts(conn)
                 _settle(conn, external)
@@ -548,15 +566,26 @@ def runtime_execute_autocommit(conn: Connection, sql: str) -> None:
         conn.execution_options(isolation_level=level)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of the driver's own message. SQLAlchemy's "Can't reconnect until invalid
+    transaction is rolled back" (a cleanup that ran on a killed session, Alembic's included)
+    stands in front of the error that killed it: that one is told."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, DBAPIError):
+        cause = cause.__context__
+    shown = cause if cause is not None else exc
+    text = str(getattr(shown, "orig", None) or shown).strip()
+    return text.splitlines()[0] if text else type(shown).__name__
+
+
 def _failure(conn: Connection, dialect: Dialect, tgt: Target, revision: str,
              before: str | None, exc: BaseException) -> ShopmigError:
     """A true message about a step that failed: check the catalog before saying whether
     anything changed."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    detail = text.splitlines()[0] if text else type(exc).__name__
+    detail = _first_line(exc)
     url = mask_url(conn)
     try:
-        if conn.in_transaction():
+        if conn.in_transaction() or conn.invalidated:  # a killed session: reconnect after it
             conn.rollback()
         recorded = current_revision(conn)
         state = dialect.table_state(conn, tgt)
@@ -576,8 +605,10 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
              opts: MigrationOptions, external: bool) -> tuple[int, list[str]]:
     """Run one revision with lock-timeout retries; return (attempts, statements run)."""
     ran: list[str] = []
+    planned: list[StepPlan] = []
 
     def seen(step: StepPlan) -> None:
+        planned.append(step)
         ran[:] = [s.sql for s in step.statements]
 
     cfg = alembic_config(conn, options=opts, target=tgt, on_plan=seen)
@@ -594,12 +625,15 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
             else:
                 command.downgrade(cfg, _previous(revision) or "base")
             _settle(conn, external)
+            if not planned:  # Alembic found the version already moved: another session ran it
+                raise ConcurrentMigrationError(url, revision, _start_of(revision, direction),
+                                               current_revision(conn))
             dialect.reset_timeouts(conn)
             _settle(conn, external)
             return attempts, ran
         except ShopmigError:
             with contextlib.suppress(SQLAlchemyError):
-                if not external and conn.in_transaction():
+                if not external and (conn.in_transaction() or conn.invalidated):
                     conn.rollback()
             raise
         except DBAPIError as exc:
@@ -632,6 +666,73 @@ def _run_one(conn: Connection, dialect: Dialect, tgt: Target, revision: str, dir
             raise _failure(conn, dialect, tgt, revision, before, exc) from None
 
 
+def _start_of(revision: str, direction: str) -> str | None:
+    """The revision a step starts from: the one below it going up, itself going down."""
+    return _previous(revision) if direction == "up" else revision
+
+
+def _rest_after_move(url: str, actual: str | None, revision: str, goal: str,
+                     direction: str) -> list[str]:
+    """The database moved while this run waited for ``revision`` (another session migrated
+    it; SQLite has no run-long lock). If it moved this run's way past ``revision``, the rest of
+    the path from where it is now (nothing once the goal is reached), so no step runs twice
+    and none is reported as run by this session; otherwise
+    :class:`~shopmig.errors.ConcurrentMigrationError`."""
+    revs = revisions()
+    here = revs.index(actual) if actual in revs else -1
+    there = revs.index(goal)
+    if direction == "up" and here >= revs.index(revision):
+        return _path(actual, goal, direction) if here < there else []
+    if direction == "down" and 0 <= here < revs.index(revision):
+        return _path(actual, goal, direction) if here > there else []
+    raise ConcurrentMigrationError(url, revision, _start_of(revision, direction), actual)
+
+
+@contextlib.contextmanager
+def _told_if_broken(conn: Connection, tgt: Target, applied: Sequence[AppliedStep],
+                    external: bool) -> Iterator[None]:
+    """Turn a driver error outside a step's own error handling (the session killed by an
+    administrator or the server gone, between two steps or while taking the lock) into a true
+    one-line error: what this run applied and what the database holds now, checked on a new
+    connection, or that it could not be checked. Never "nothing was changed" unchecked."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise _interrupted(conn, tgt, applied, external, exc) from None
+
+
+def _interrupted(conn: Connection, tgt: Target, applied: Sequence[AppliedStep],
+                 external: bool, exc: SQLAlchemyError) -> ShopmigError:
+    """The error :func:`_told_if_broken` raises."""
+    if isinstance(exc, DBAPIError) and dialect_for(conn).is_lock_timeout(exc):
+        with contextlib.suppress(SQLAlchemyError):
+            if conn.in_transaction():
+                conn.rollback()
+        return LockTimeoutError(mask_url(conn), "the check before the next step", 1,
+                                MigrationOptions().lock_timeout_s)
+    detail = _first_line(exc)
+    done = ", ".join(f"{a.direction} {a.revision}" for a in applied)
+    detail += f" (this run had done: {done})" if done else " (this run had run no step yet)"
+    url = mask_url(conn)
+    if not external:
+        try:
+            if conn.in_transaction() or conn.invalidated:
+                conn.rollback()  # an invalidated connection reconnects on its next use
+            recorded = current_revision(conn)
+            dialect = dialect_for(conn)
+            found = _diagnose(recorded, dialect.table_state(conn, tgt), dialect)
+            _settle(conn, external)
+            return DatabaseError(url, detail, hint=(
+                f"Checked afterwards on a new connection: {found.sentence().rstrip('.')}. Run "
+                "the command again to go on."))
+        except SQLAlchemyError:
+            pass
+    return DatabaseError(url, detail, hint=(
+        "The connection is gone, so what the server kept could not be checked: reconnect and "
+        "run shopmig history (it compares the schema with the version table), then shopmig "
+        "upgrade, which repairs what it can name."))
+
+
 def _migrate(source: Source, target: str, direction: str, options: MigrationOptions | None,
              on_step: Callable[[Step], None] | None, table: str | None,
              column: str | None) -> list[AppliedStep]:
@@ -642,43 +743,40 @@ def _migrate(source: Source, target: str, direction: str, options: MigrationOpti
             tgt = _target(conn, table, column)
             _require_versioned(conn, tgt)
         resolve_revision(current_revision(conn), target, direction=direction)  # fail early
-        with _migrating(conn, opts, external) as dialect:
-            step = "the check before the first step"
-            before: str | None = None
-            try:
-                recorded = current_revision(conn)
-                before = recorded
+        applied: list[AppliedStep] = []
+        with _told_if_broken(conn, tgt, applied, external), \
+                _migrating(conn, opts, external) as dialect:
+            recorded = current_revision(conn)
+            _settle(conn, external)
+            start, repaired = _repair(conn, dialect, tgt, recorded or BASELINE, external,
+                                      direction)
+            applied += repaired
+            goal = resolve_revision(start, target, direction=direction)
+            path = _path(start, goal, direction)
+            while path:
+                rev = path[0]
+                before = current_revision(conn)
+                if before != _start_of(rev, direction):  # another session moved it meanwhile
+                    path = _rest_after_move(mask_url(conn), before, rev, goal, direction)
+                    continue
+                state = dialect.table_state(conn, tgt).but(joined_transaction=external)
                 _settle(conn, external)
-                start, applied = _repair(conn, dialect, tgt, recorded or BASELINE, external,
-                                         direction)
-                goal = resolve_revision(start, target, direction=direction)
-                path = _path(start, goal, direction)
-                for rev in path:
-                    step = rev
-                    before = current_revision(conn)
-                    state = dialect.table_state(conn, tgt).but(joined_transaction=external)
-                    _settle(conn, external)
-                    planned = build(rev, direction, dialect, state, opts)
-                    runtime.refuse_if_needed(conn, planned, opts)
-                    _settle(conn, external)
-                    if on_step is not None:
-                        on_step(_step(planned, dialect, False))
-                    started = time.perf_counter()
-                    attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts,
-                                             external)
-                    after = current_revision(conn)
-                    _settle(conn, external)
-                    applied.append(AppliedStep(
-                        rev, direction, before, after, round(time.perf_counter() - started, 4),
-                        attempts, [_JOINED_NOTE] if external else [], ran))
-            except (DBAPIError, CommandError) as exc:  # outside a step's own handling
-                with contextlib.suppress(SQLAlchemyError):
-                    if not external and conn.in_transaction():
-                        conn.rollback()
-                if isinstance(exc, DBAPIError) and dialect.is_lock_timeout(exc):
-                    raise LockTimeoutError(mask_url(conn), step, 1, opts.lock_timeout_s
-                                           ) from None
-                raise _failure(conn, dialect, tgt, step, before, exc) from None
+                planned = build(rev, direction, dialect, state, opts)
+                runtime.refuse_if_needed(conn, planned, opts)
+                _settle(conn, external)
+                if on_step is not None:
+                    on_step(_step(planned, dialect, False))
+                started = time.perf_counter()
+                try:
+                    attempts, ran = _run_one(conn, dialect, tgt, rev, direction, opts, external)
+                except ConcurrentMigrationError as exc:
+                    path = _rest_after_move(exc.url, exc.actual, rev, goal, direction)
+                    continue
+                path = path[1:]
+                after = rev if direction == "up" else _previous(rev)  # committed by _run_one
+                applied.append(AppliedStep(
+                    rev, direction, before, after, round(time.perf_counter() - started, 4),
+                    attempts, [_JOINED_NOTE] if external else [], ran))
         return applied
 
 
