@@ -124,8 +124,7 @@ def test_the_header_carries_date_versions_workload_and_timeouts(good: Rehearsal)
     data = _filled(good).to_dict()
     assert data["rows_per_sec"] == 60.0 and data["options"]["lock_timeout_s"] == 2.0
     # a real run records them itself; a result without them says so in words
-    assert good.started_at and good.server_version == "SQLite 3.40.1" or (
-        good.server_version or "").startswith("SQLite")
+    assert good.started_at and (good.server_version or "").startswith("SQLite 3.")
     assert good.rows_per_sec is not None and good.options is not None
     bare = _text(dataclasses.replace(good, rows_per_sec=None, options=None,
                                      started_at=None).to_html())
