@@ -109,3 +109,24 @@ def test_import_shopmig_is_lazy() -> None:
                             " callable(shopmig.upgrade), shopmig.exercises.__name__)"],
                            capture_output=True, text=True, check=True).stdout.split()
     assert names == ["True", "True", "shopmig.teach.exercises"]
+
+
+def test_every_dialect_answer_lives_on_its_dialect_class() -> None:
+    """A per-database answer written inside another class (a merge that left a method under
+    a helper class) is silently never asked: the base class's default answers instead."""
+    from shopmig.dialects import DIALECTS
+    from shopmig.dialects.base import Dialect, DumpRewriter
+
+    asked = {name for name in vars(Dialect) if not name.startswith("__")}
+    for module in {cls.__module__ for cls in DIALECTS}:
+        tree = ast.parse((PACKAGE.parent / (module.replace(".", "/") + ".py")).read_text())
+        for node in tree.body:
+            if not isinstance(node, ast.ClassDef) or node.name in {c.__name__ for c in DIALECTS}:
+                continue
+            defined = {n.name for n in node.body
+                       if isinstance(n, ast.FunctionDef | ast.AnnAssign | ast.Assign)
+                       and isinstance(getattr(n, "name", None), str)}
+            defined |= {t.target.id for t in node.body
+                        if isinstance(t, ast.AnnAssign) and isinstance(t.target, ast.Name)}
+            strays = (defined & asked) - set(vars(DumpRewriter))
+            assert not strays, f"{module}.{node.name} defines Dialect answers: {sorted(strays)}"
