@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--before", required=True, help="URL of the database before the migration")
     s.add_argument("--after", required=True, help="URL of the database after the migration")
     s.add_argument("--table", default=None, help=f"the table (default: {TABLE})")
-    s.add_argument("--key", default="order_id")
+    s.add_argument("--key", default=None, type=_key_columns, metavar="COL[,COL...]",
+                   help="the column(s) that identify a row (default: the primary key)")
     s.add_argument("--expect", action="append", type=_expectation, default=[],
                    metavar="COL=VALUE", help="every pre-existing row has COL == VALUE")
     s.add_argument("--method", default="auto", choices=METHODS,
@@ -316,13 +317,22 @@ def _verify_table(args: argparse.Namespace) -> str:
     return str(args.table if args.table is not None else (args.global_table or TABLE))
 
 
+def _key_columns(text: str) -> list[str]:
+    """``--key a,b``: the key's columns, in order."""
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"not a list of column names: {text!r}")
+    return names
+
+
 def _check_verify(url: str, args: argparse.Namespace) -> None:
     validate.database_url(args.before, "--before")
     validate.database_url(args.after, "--after")
     limit = _name_bytes(args.before, args.after)
     _check_target(args, limit)
     _check_table(_verify_table(args), limit)
-    validate.identifier(args.key, "--key", max_bytes=limit)
+    for column in args.key or []:
+        validate.identifier(column, "--key", max_bytes=limit)
     validate.verify_options(expect=dict(args.expect), chunk_rows=args.chunk_rows,
                             sample=args.sample)
 

@@ -281,6 +281,19 @@ class KeyColumnError(ShopmigError):
         )
 
 
+class NoPrimaryKeyError(ShopmigError):
+    """verify was asked to match rows by the primary key of a table that has none."""
+
+    def __init__(self, table: str, side: str) -> None:
+        self.table = table
+        self.side = side
+        super().__init__(
+            f"table {table!r} in the {side} database has no primary key to match rows by.",
+            hint="Name the column(s) whose values identify a row: key='order_id' or "
+            "key=['order_id', 'line_no'] (CLI: --key order_id or --key order_id,line_no).",
+        )
+
+
 class KeyNotUniqueError(ShopmigError):
     """The key column has duplicate values, so rows cannot be matched one to one."""
 

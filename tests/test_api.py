@@ -225,6 +225,7 @@ INSTANCES = [
      {"url": URL_M, "step": "0004_validate_status_check", "revision": "0003_status_check"}),
     (errors.KeyColumnError("order_id", "after", ["id"]),
      {"key": "order_id", "side": "after", "columns": ["id"]}),
+    (errors.NoPrimaryKeyError("orders", "before"), {"table": "orders", "side": "before"}),
     (errors.KeyNotUniqueError("order_id", "before", ["A1"]),
      {"key": "order_id", "side": "before", "duplicates": ["A1"]}),
     (errors.BackupToolMissingError("pg_dump", "postgresql-client", "not on PATH"),

@@ -394,7 +394,8 @@ def test_snapshot_errors_name_table_and_key(tmp_path) -> None:
         shopmig.snapshot(url)
     assert info.value.table == "orders" and info.value.existing == ["other"]
     with pytest.raises(KeyColumnError):
-        shopmig.snapshot(url, "other")
+        shopmig.snapshot(url, "other", key="order_id")
+    assert shopmig.snapshot(url, "other").attrs["key"] == ["id"]  # the primary key by default
     assert shopmig.snapshot(url, "other", key="id").empty
     with pytest.raises(InvalidArgumentError):
         shopmig.snapshot(url, "other", key="id", columns=["nope"])

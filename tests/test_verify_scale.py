@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from helpers import execute
 
 import shopmig
-from shopmig.errors import KeyColumnError, KeyNotUniqueError
+from shopmig.errors import KeyColumnError, KeyNotUniqueError, NoPrimaryKeyError
 
 KEY = "order_id"
 EXPECT = {"channel": "web"}
@@ -614,7 +614,7 @@ def test_checksum_float_vs_double_sends_no_pairs(make_url, server_backend: str,
                                                  monkeypatch) -> None:
     """A FLOAT copy of a DOUBLE column is equal (single precision), and the checksum engine
     must see that from the bucket sums alone: no bucket's (key, hash) pairs are fetched."""
-    from shopmig.verification import engines as compare
+    from shopmig.verification.engines import checksum as compare
 
     rng = random.Random(4)
     rows: Rows = {f"ORD-{i:07d}": {"amount": round(rng.uniform(0.01, 999.99), 2)}
@@ -639,21 +639,22 @@ def test_checksum_float_vs_double_sends_no_pairs(make_url, server_backend: str,
 def test_postgres_buckets_group_by_hashing_then_the_setting_is_back(make_url) -> None:
     """The planner would sort every row to group a few thousand buckets; the bucket pass
     runs as a hash aggregate, and the caller's ``enable_sort`` is as it was afterwards."""
-    from shopmig.verification import engines as compare
+    from shopmig.verification.engines import checksum as compare
+    from shopmig.verification.engines.common import open_side
 
     rows: Rows = {f"ORD-{i:07d}": {"amount": float(i)} for i in range(1, 2001)}
     url = new_db(make_url, "postgresql")
     write_table(url, rows, {"amount": "DOUBLE PRECISION"})
     with shopmig.connect(url) as conn:
-        side = compare.open_side("before", conn, "orders", KEY)
-        b = compare._bucket(side, 64).label("b")
-        stmt = (sa.select(b, sa.func.count(), sa.func.sum(compare.row_hash(side, [KEY])))
+        side = open_side("before", conn, "orders", [KEY])
+        b = side.db.key_bucket(side.keys, 64).label("b")
+        stmt = (sa.select(b, sa.func.count(), sa.func.sum(compare.row_hash(side, [KEY], set())))
                 .select_from(side.table).group_by(b))
         sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
         conn.exec_driver_sql("SET LOCAL work_mem = '64kB'")  # as at 10M rows: sorting looks
         plain = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))  # cheaper
         assert "Sort" in plain, plain
-        with compare._hash_grouping(side):
+        with side.db.hash_grouping(conn):
             plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
         assert "HashAggregate" in plan and "Sort" not in plan, plan
         assert conn.exec_driver_sql("SHOW enable_sort").scalar_one() == "on"
@@ -667,7 +668,7 @@ def test_checksum_many_differences_in_bounded_batches(make_url, server_backend: 
                                                       monkeypatch) -> None:
     """With most buckets differing, the (key, hash) pass runs in batches of about
     8 * chunk_rows rows per side, and the answer is the oracle's."""
-    from shopmig.verification import engines as compare
+    from shopmig.verification.engines import checksum as compare
 
     before, after = build_dataset(seed=21, n=2_000)
     for i, k in enumerate(sorted(after)):
@@ -724,7 +725,7 @@ def test_case_insensitive_key_column_still_compares_binary(make_url, backend: st
     assert set(want.missing) == {"ABC", "É"} and set(want.unexpected) == {"x1 "}
     for method in METHODS[backend]:
         for chunk_rows in (3, 50_000):
-            result = shopmig.verify(a, b, method=method, chunk_rows=chunk_rows)
+            result = shopmig.verify(a, b, method=method, chunk_rows=chunk_rows, key=KEY)
             check(result, want, what=f"ci key column chunk_rows={chunk_rows}")
 
 
@@ -741,11 +742,11 @@ def test_duplicate_key_raises_key_not_unique(make_url, backend: str) -> None:
     write_table(ok_url, rows, {"amount": DOUBLE[backend]}, key_type=key_type)
     for method in METHODS[backend]:
         for chunk_rows in (7, 50_000):
-            err = key_not_unique(dup_url, ok_url, method=method, chunk_rows=chunk_rows)
+            err = key_not_unique(dup_url, ok_url, method=method, chunk_rows=chunk_rows, key=KEY)
             assert (err.key, err.side) == (KEY, "before"), method
             assert set(err.duplicates) <= {"D0000", "D0150", "D0299"}, method
             assert err.duplicates, method
-            err = key_not_unique(ok_url, dup_url, method=method, chunk_rows=chunk_rows)
+            err = key_not_unique(ok_url, dup_url, method=method, chunk_rows=chunk_rows, key=KEY)
             assert err.side == "after", method
     gc.collect()  # anything the interrupted reads left open is closed within this test
 
@@ -774,14 +775,27 @@ def test_missing_key_column_raises_key_column_error(make_url, backend: str) -> N
     write_table(without, rows, {"amount": DOUBLE[backend]}, key="id")
     for method in METHODS[backend]:
         with pytest.raises(KeyColumnError) as info:
-            shopmig.verify(with_key, without, method=method)
+            shopmig.verify(with_key, without, method=method, key=KEY)
         assert (info.value.key, info.value.side) == (KEY, "after"), method
         assert "id" in info.value.columns
         with pytest.raises(KeyColumnError) as info:
-            shopmig.verify(without, with_key, method=method)
+            shopmig.verify(without, with_key, method=method, key=KEY)
         assert info.value.side == "before", method
         with pytest.raises(KeyColumnError):
             shopmig.verify(with_key, with_key, method=method, key="nope")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", server("postgresql"), server("mariadb")])
+def test_no_primary_key_needs_a_key(make_url, backend: str) -> None:
+    rows: Rows = {f"K{i}": {"amount": float(i)} for i in range(5)}
+    url = new_db(make_url, backend)
+    write_table(url, rows, {"amount": DOUBLE[backend]}, primary_key=False)
+    for method in METHODS[backend]:
+        with pytest.raises(NoPrimaryKeyError) as info:
+            shopmig.verify(url, url, method=method)
+        assert (info.value.table, info.value.side) == ("orders", "before")
+        assert "key=" in str(info.value) and "--key" in str(info.value)
+        assert shopmig.verify(url, url, method=method, key=KEY).ok  # named, it compares
 
 
 # ------------------------------------------------------------------ bounded memory

@@ -108,6 +108,10 @@ class Dialect:
         """SQL taking ``:name`` that returns a row when that database exists (servers only)."""
         return None
 
+    def list_databases_sql(self) -> str:
+        """SQL listing the names of the server's databases (servers only)."""
+        raise NotImplementedError(f"{self.label} has no server databases")
+
     def create_database_sql(self, name: str, template: str | None = None) -> str:
         """The statement that creates the empty database ``name``."""
         raise NotImplementedError(f"{self.label} has no server databases")
@@ -810,6 +814,63 @@ class Dialect:
         """True when ``exc`` means the table's definition cannot be read while another
         session's schema change runs (wait and read again); False by default."""
         return self.error_code(exc) in self.concurrent_ddl_codes
+
+    # -------------------------------------------------------------- verify (verification.engines)
+
+    verify_checksum: ClassVar[bool] = False
+    """The server hashes rows and sums the hashes per key bucket: verify's ``checksum``
+    engine can compare two databases of this kind without moving their rows."""
+
+    verify_attach_join: ClassVar[bool] = False
+    """Two databases of this kind (one a file) can be compared by one join in one process
+    (SQLite's ATTACH): verify's ``sqlite-join`` engine."""
+
+    def binary(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """``expr`` compared and ordered by its bytes whatever its collation (case and
+        trailing spaces count). Default: text under the BINARY collation."""
+        if not isinstance(expr.type, sa.String):
+            return expr
+        return expr.collate("BINARY")
+
+    def binary_value(self, expr: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[Any]:
+        """A literal to compare with ``binary(expr)``."""
+        return sa.literal(value, expr.type)
+
+    def single_precision(self, type_: sa.types.TypeEngine[Any]) -> bool:
+        """True when a column of ``type_`` stores 4-byte floats (verify loosens its float
+        tolerance to 1e-6 for it)."""
+        return self.float_kind(type_) == "single"
+
+    def key_bucket(self, keys: Sequence[sa.ColumnElement[Any]], buckets: int
+                   ) -> sa.ColumnElement[Any]:
+        """Which of ``buckets`` (a power of two) hash buckets a row's key falls in, computed by
+        the server (the ``checksum`` engine; :attr:`verify_checksum` databases only)."""
+        raise NotImplementedError(f"{self.name} has no server-side key buckets")
+
+    def row_hash(self, keys: Sequence[sa.ColumnElement[Any]],
+                 values: Sequence[sa.ColumnElement[Any]],
+                 log_floats: Sequence[bool]) -> sa.ColumnElement[Any]:
+        """A per-row hash over the key columns and ``values`` computed by the server, equal
+        on two databases of this kind exactly when the row is (the ``checksum`` engine).
+        ``log_floats[i]`` says ``values[i]`` is a double the hash may quantize
+        (:attr:`log_hash_rtol`)."""
+        raise NotImplementedError(f"{self.name} has no server-side row hash")
+
+    log_hash_rtol: ClassVar[float | None] = None
+    """When set, :meth:`row_hash` may hash a double by its quantized log instead of its text
+    where the column's tolerance is at least this (two values with the same quantized log
+    differ by less than it, relative). None: doubles are always hashed exactly."""
+
+    def key_sample(self, keys: Sequence[sa.ColumnElement[Any]], step: int
+                   ) -> sa.ColumnElement[bool]:
+        """A condition keeping about one row in ``step`` (a power of two), spread over the
+        key space, to place verify's segments from a sample of keys."""
+        return self.key_bucket(keys, step) == 0
+
+    @contextlib.contextmanager
+    def hash_grouping(self, conn: Connection) -> Iterator[None]:
+        """Hints for one grouped hash query (the ``checksum`` engine's bucket totals)."""
+        yield
 
 
 class DumpRewriter:

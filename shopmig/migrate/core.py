@@ -547,11 +547,6 @@ def _repair(conn: Connection, dialect: Dialect, tgt: Target, recorded: str,
     return found.actual or recorded, repaired
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def runtime_execute_autocommit(conn: Connection, sql: str) -> None:
     """Run one statement outside any transaction (``DROP INDEX CONCURRENTLY``)."""
     if conn.in_transaction():

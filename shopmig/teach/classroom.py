@@ -31,6 +31,7 @@ from shopmig.databases import (
 )
 from shopmig.db import mask_url, open_engine, parse_url, translate_error
 from shopmig.demo import make_demo_shop
+from shopmig.dialects import dialect_for
 from shopmig.errors import InvalidArgumentError, TargetExistsError
 
 DEFAULT_PREFIX = "shopmig_learner_"
@@ -169,10 +170,7 @@ def list_classroom(server_url: str | URL, *, prefix: str = DEFAULT_PREFIX) -> di
     """
     server = _check_server(server_url)
     prefix = _check_prefix(prefix)
-    if server.get_backend_name() == "postgresql":
-        sql = "SELECT datname FROM pg_database WHERE NOT datistemplate"
-    else:
-        sql = "SELECT schema_name FROM information_schema.schemata"
+    sql = dialect_for(server).list_databases_sql()
     engine = open_engine(admin_url(server))
     try:
         with engine.connect() as conn:

@@ -24,15 +24,27 @@ from sqlalchemy.engine import Connection
 from tqdm import tqdm
 
 from shopmig import validate
-from shopmig.db import Source, database_file, mask_url, reading, use_connection
+from shopmig.db import Source, database_file, reading, use_connection
 from shopmig.errors import (
     InvalidArgumentError,
     KeyColumnError,
     KeyNotUniqueError,
-    TableNotFoundError,
 )
 from shopmig.migrate import steps
-from shopmig.verification import engines as compare
+from shopmig.verification.engines import common
+from shopmig.verification.engines.checksum import checksum_engine
+from shopmig.verification.engines.common import Collected, Segment, Side, key_isin, key_values
+from shopmig.verification.engines.sqlite_join import (
+    attached,
+    parallel_sqlite_join,
+    sqlite_join_keys,
+    sqlite_join_possible,
+)
+from shopmig.verification.engines.stream import stream_engine
+from shopmig.verification.options import METHODS
+
+Key = str | Sequence[str] | None
+"""A key: one column name, several (a composite key), or None for the table's primary key."""
 
 DIFF_COLUMNS = ["kind", "key", "column", "before", "after"]
 CHANGED_COLUMNS = ["key", "column", "before", "after"]
@@ -41,28 +53,41 @@ SEGMENT_COLUMNS = ["lo", "hi", "rows_before", "missing", "unexpected", "changed"
                    "expectation_failures"]
 
 
+def key_columns(key: Key) -> list[str] | None:
+    """``key`` as a list of column names (None stays None: the primary key)."""
+    if key is None:
+        return None
+    names = [key] if isinstance(key, str) else list(key)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise InvalidArgumentError("key", key, "a column name or a list of column names")
+    return names
+
+
 def snapshot(
-    source: Source, table: str = steps.TABLE, *, key: str = steps.KEY,
+    source: Source, table: str = steps.TABLE, *, key: Key = None,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Read ``table`` into a DataFrame ordered by ``key`` (all columns, or ``columns``)."""
+    """Read ``table`` into a DataFrame ordered by ``key`` (all columns, or ``columns``).
+
+    ``key`` (a column or a list of columns) defaults to the table's primary key; it is
+    recorded in ``frame.attrs["key"]`` so that :func:`verify` matches rows by it.
+    """
+    names_wanted = key_columns(key)
     with use_connection(source) as conn, reading(conn):
-        insp = sa.inspect(conn)
-        if not insp.has_table(table):
-            raise TableNotFoundError(table, mask_url(conn), insp.get_table_names())
-        names = [c["name"] for c in insp.get_columns(table)]
-        if key not in names:
-            raise KeyColumnError(key, mask_url(conn), names)
+        side = common.open_side("source", conn, table, names_wanted)
+        names = [c.name for c in side.table.columns]
         wanted = list(columns) if columns is not None else names
         missing = [c for c in wanted if c not in names]
         if missing:
             raise InvalidArgumentError("columns", missing, f"columns of {table} ({names})")
-        if key not in wanted:
-            wanted.insert(0, key)
-        t = sa.table(table, *(sa.column(c) for c in names))
-        stmt = sa.select(*(t.c[c] for c in wanted)).order_by(t.c[key])
+        for k in reversed(side.key_names):
+            if k not in wanted:
+                wanted.insert(0, k)
+        stmt = sa.select(*(side.col(c) for c in wanted)).order_by(*side.keys)
         rows = conn.execute(stmt).all()
-    return pd.DataFrame(rows, columns=wanted)
+    frame = common.plain_values(pd.DataFrame(rows, columns=wanted))
+    frame.attrs["key"] = side.key_names
+    return frame
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +98,10 @@ class VerifyResult:
     - ``unexpected``: rows in *after* whose key was not in *before*.
     - ``changed``: one row per (key, column) whose value differs, with ``before`` and ``after``.
     - ``expectation_failures``: one row per pre-existing key whose new column has the wrong value.
+
+    ``key`` names the key (``"order_id"``, or ``"order_id, line_no"`` for a composite key) and
+    ``key_columns`` lists its columns; in ``changed``, ``expectation_failures``, ``differences``
+    and ``examples()`` a composite key is a tuple of its values.
     """
 
     table: str
@@ -89,6 +118,11 @@ class VerifyResult:
     expectations: dict[str, Any] = field(default_factory=dict)
     method: str = "pandas"
     segments: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SEGMENT_COLUMNS))
+    key_columns: list[str] = field(default_factory=list)
+
+    def _keys(self, frame: pd.DataFrame) -> pd.Series:
+        """The key of each row of ``missing`` or ``unexpected`` (tuples for a composite key)."""
+        return pd.Series(key_values(frame, self.key_columns or [self.key]), dtype=object)
 
     @property
     def ok(self) -> bool:
@@ -113,9 +147,9 @@ class VerifyResult:
         """Every difference in one long table: ``kind``, ``key``, ``column``, ``before``,
         ``after``."""
         parts = [
-            pd.DataFrame({"kind": "missing", "key": self.missing[self.key], "column": None,
+            pd.DataFrame({"kind": "missing", "key": self._keys(self.missing), "column": None,
                           "before": "(row)", "after": None}),
-            pd.DataFrame({"kind": "unexpected", "key": self.unexpected[self.key],
+            pd.DataFrame({"kind": "unexpected", "key": self._keys(self.unexpected),
                           "column": None, "before": None, "after": "(row)"}),
             self.changed.assign(kind="changed"),
             self.expectation_failures.rename(columns={"expected": "before", "actual": "after"})
@@ -131,8 +165,8 @@ class VerifyResult:
     def examples(self, n: int = 5) -> dict[str, list[Any]]:
         """Up to ``n`` example keys for each kind of difference."""
         return {
-            "missing": self.missing[self.key].head(n).tolist(),
-            "unexpected": self.unexpected[self.key].head(n).tolist(),
+            "missing": self._keys(self.missing).head(n).tolist(),
+            "unexpected": self._keys(self.unexpected).head(n).tolist(),
             "changed": list(dict.fromkeys(self.changed["key"].tolist()))[:n],
             "expectation_failures": list(
                 dict.fromkeys(self.expectation_failures["key"].tolist())
@@ -146,6 +180,7 @@ class VerifyResult:
             "method": self.method,
             "table": self.table,
             "key": self.key,
+            "key_columns": list(self.key_columns or [self.key]),
             **self.counts,
             "columns_compared": list(self.columns_compared),
             "columns_added": list(self.columns_added),
@@ -185,6 +220,8 @@ class VerifyResult:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):  # a composite key
+        return [_plain(v) for v in value]
     if value is None or isinstance(value, str | bool | int | float):
         return None if isinstance(value, float) and pd.isna(value) else value
     if hasattr(value, "item"):
@@ -192,17 +229,36 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _as_frame(side: str, data: pd.DataFrame | Source, table: str, key: str) -> pd.DataFrame:
+def _as_frame(side: str, data: pd.DataFrame | Source, table: str, names: list[str]
+              ) -> pd.DataFrame:
     try:
-        frame = data if isinstance(data, pd.DataFrame) else snapshot(data, table, key=key)
+        frame = data if isinstance(data, pd.DataFrame) else snapshot(data, table, key=names)
     except KeyColumnError as exc:  # name the side, not the URL
-        raise KeyColumnError(key, side, exc.columns) from None
-    if key not in frame.columns:
-        raise KeyColumnError(key, side, list(frame.columns))
-    dup = frame[key][frame[key].duplicated()]
+        raise KeyColumnError(exc.key, side, exc.columns) from None
+    for name in names:
+        if name not in frame.columns:
+            raise KeyColumnError(name, side, list(frame.columns))
+    dup = frame[frame.duplicated(subset=names)]
     if len(dup):
-        raise KeyNotUniqueError(key, side, sorted(dup.unique().tolist()))
+        raise KeyNotUniqueError(", ".join(names), side,
+                                sorted(set(key_values(dup, names)), key=repr))
     return frame
+
+
+def _frame_key(before: Any, after: Any, table: str) -> list[str]:
+    """The key of a comparison involving DataFrames when none was given: the one
+    :func:`snapshot` recorded, else the primary key of a database side, else ``order_id``."""
+    for data in (before, after):
+        if isinstance(data, pd.DataFrame) and data.attrs.get("key"):
+            return list(data.attrs["key"])
+    for data in (before, after):
+        if not isinstance(data, pd.DataFrame):
+            side = common.open_side("before" if data is before else "after", data, table, None)
+            return side.key_names
+    if steps.KEY in before.columns:
+        return [steps.KEY]
+    raise InvalidArgumentError("key", None, "the key column(s) to match rows by: key=... "
+                               "(a DataFrame not made by shopmig.snapshot carries no key)")
 
 
 def _differs(a: pd.Series, b: pd.Series, rtol: float | None = None) -> pd.Series:
@@ -218,9 +274,9 @@ def _differs(a: pd.Series, b: pd.Series, rtol: float | None = None) -> pd.Series
     floats = rtol is not None and (
         pd.api.types.is_float_dtype(a.dtype) or pd.api.types.is_float_dtype(b.dtype)
     )
-    if floats and len(av):
+    if rtol is not None and floats and len(av):
         try:
-            unequal[both] = ~compare.float_close(av, bv, rtol)
+            unequal[both] = ~common.float_close(av, bv, rtol)
         except (TypeError, ValueError):
             floats = False
     if not floats:
@@ -250,20 +306,25 @@ def _sorted(frames: list[pd.DataFrame], columns: Sequence[str], by: list[str]) -
 
 
 def _compare(
-    b: pd.DataFrame, a: pd.DataFrame, key: str, shared: Sequence[str],
+    b: pd.DataFrame, a: pd.DataFrame, names: list[str], shared: Sequence[str],
     rtol: Mapping[str, float], expect: Mapping[str, Any] | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Compare two frames by ``key``: (missing, unexpected, changed, expectation failures)."""
-    merged = b.merge(a, on=key, how="outer", suffixes=("__b", "__a"), indicator=True, sort=True)
-    missing = b[b[key].isin(merged.loc[merged["_merge"] == "left_only", key])]
-    unexpected = a[a[key].isin(merged.loc[merged["_merge"] == "right_only", key])]
+    """Compare two frames by their key columns ``names``: (missing, unexpected, changed,
+    expectation failures)."""
+    merged = b.merge(a, on=names, how="outer", suffixes=("__b", "__a"), indicator=True,
+                     sort=True)
+    gone = key_values(merged[merged["_merge"] == "left_only"], names)
+    new = key_values(merged[merged["_merge"] == "right_only"], names)
+    missing = b[key_isin(b, names, gone)]
+    unexpected = a[key_isin(a, names, new)]
     both = merged[merged["_merge"] == "both"].reset_index(drop=True)
+    keys = pd.Series(key_values(both, names), dtype=object).to_numpy()
     changes = []
     for col in shared:
         left, right = both[f"{col}__b"], both[f"{col}__a"]
         mask = _differs(left, right, rtol.get(col)).to_numpy()
         if mask.any():
-            changes.append(pd.DataFrame({"key": both[key][mask].to_numpy(), "column": col,
+            changes.append(pd.DataFrame({"key": keys[mask], "column": col,
                                          "before": left[mask].astype(object).to_numpy(),
                                          "after": right[mask].astype(object).to_numpy()}))
     failures = []
@@ -271,7 +332,7 @@ def _compare(
         values = both[col if col not in b.columns else f"{col}__a"]
         bad = ~_matches(values, value).to_numpy()
         if bad.any():
-            failures.append(pd.DataFrame({"key": both[key][bad].to_numpy(), "column": col,
+            failures.append(pd.DataFrame({"key": keys[bad], "column": col,
                                           "expected": value,
                                           "actual": values[bad].astype(object).to_numpy()}))
     return (
@@ -282,11 +343,12 @@ def _compare(
     )
 
 
-def _segments_frame(segments: Sequence[compare.Segment], result_keys: Mapping[str, Sequence[Any]]
+def _segments_frame(segments: Sequence[Segment], result_keys: Mapping[str, Sequence[Any]]
                     ) -> pd.DataFrame:
     """Per before-key segment: its first and last key, rows, and each kind of difference."""
     frame = pd.DataFrame({
-        "lo": [s.lo for s in segments], "hi": [s.hi for s in segments],
+        "lo": pd.Series([s.lo for s in segments], dtype=object),
+        "hi": pd.Series([s.hi for s in segments], dtype=object),
         "rows_before": [s.rows_before for s in segments],
     })
     his = [s.hi for s in segments]
@@ -305,16 +367,16 @@ def _segments_frame(segments: Sequence[compare.Segment], result_keys: Mapping[st
     return frame
 
 
-def _pandas_segments(b: pd.DataFrame, key: str, rows: int) -> list[compare.Segment]:
-    keys = b[key].tolist()
-    return [compare.Segment(keys[i], keys[min(i + rows, len(keys)) - 1],
-                            min(rows, len(keys) - i)) for i in range(0, len(keys), rows)]
-
-
-from shopmig.verification.options import METHODS  # noqa: E402
+def _pandas_segments(b: pd.DataFrame, names: list[str], rows: int) -> list[Segment]:
+    keys = key_values(b, names)
+    return [Segment(keys[i], keys[min(i + rows, len(keys)) - 1],
+                    min(rows, len(keys) - i)) for i in range(0, len(keys), rows)]
 
 
 def _pick_method(method: str, before: Any, after: Any) -> str:
+    """The engine for ``method`` on these two sides; refuses one that cannot run on them."""
+    from shopmig.dialects import dialect_for
+
     if method not in METHODS:
         raise InvalidArgumentError("method", method, "one of " + ", ".join(METHODS))
     frames = isinstance(before, pd.DataFrame) or isinstance(after, pd.DataFrame)
@@ -323,16 +385,20 @@ def _pick_method(method: str, before: Any, after: Any) -> str:
             raise InvalidArgumentError("method", method,
                                        "'pandas' (or 'auto') when a side is a DataFrame")
         return "pandas"
-    if method != "auto":
-        return method
-    fam = {d: ("mysql" if d in ("mysql", "mariadb") else d)
-           for d in (before.dialect.name, after.dialect.name)}
-    b, a = fam[before.dialect.name], fam[after.dialect.name]
-    if b == a and b in ("postgresql", "mysql"):
-        return "checksum"
-    if compare.sqlite_join_possible(before, after):
-        return "sqlite-join"
-    return "stream"
+    db_b, db_a = dialect_for(before), dialect_for(after)
+    checksum = type(db_b) is type(db_a) and db_b.verify_checksum
+    join = sqlite_join_possible(before, after)
+    if method == "auto":
+        return "checksum" if checksum else "sqlite-join" if join else "stream"
+    if method == "checksum" and not checksum:
+        raise InvalidArgumentError(
+            "method", method, "'auto' or 'stream': checksum needs two databases of one kind "
+            "that hash rows on the server (two PostgreSQL, or two MariaDB/MySQL)")
+    if method == "sqlite-join" and not join:
+        raise InvalidArgumentError(
+            "method", method, "'auto' or 'stream': sqlite-join needs two SQLite databases, "
+            "at least one a file, with no transaction open")
+    return method
 
 
 def verify(
@@ -340,7 +406,7 @@ def verify(
     after: pd.DataFrame | Source,
     *,
     table: str = steps.TABLE,
-    key: str = steps.KEY,
+    key: Key = None,
     expect: Mapping[str, Any] | None = None,
     method: str = "auto",
     chunk_rows: int = 50_000,
@@ -350,14 +416,17 @@ def verify(
     float_rtol: float | None = None,
     progress: bool = False,
 ) -> VerifyResult:
-    """Compare ``before`` and ``after`` row by row on ``key``.
+    """Compare ``before`` and ``after`` row by row on their key.
 
-    Each side is a DataFrame (for example from :func:`snapshot`) or a database. Columns present
-    on both sides are compared value by value (NULL equals NULL; floats within the column's
-    precision: ``float_rtol``, default 1e-9 relative for doubles and 1e-6 when either side stores
-    single precision); columns only in *after* are checked against ``expect``
-    (``{"status": "pending"}``) for every row that existed before. Keys are compared exactly
-    (case and trailing spaces count).
+    Each side is a DataFrame (for example from :func:`snapshot`) or a database. ``table`` may
+    be ``schema.table`` and is found as the database stores it. ``key`` is a column, or a list
+    of columns for a composite key; by default the table's primary key (for DataFrames: the key
+    :func:`snapshot` recorded). Columns present on both sides are compared value by value (NULL
+    equals NULL; floats within the column's precision: ``float_rtol``, default 1e-9 relative for
+    doubles and 1e-6 when either side stores single precision); columns only in *after* are
+    checked against ``expect`` (``{"status": "pending"}``) for every row that existed before.
+    Keys are compared exactly (case and trailing spaces count); a uuid compares equal to its
+    text, so a SQLite copy of a PostgreSQL table verifies.
 
     ``method`` picks the engine (``shopmig.verification.engines``): ``auto``: ``checksum`` for two
     PostgreSQL or two MariaDB/MySQL databases, ``sqlite-join`` for two SQLite databases (one a
@@ -367,16 +436,17 @@ def verify(
     hash) pairs per side, so memory is bounded by it, not by the table (the differing rows
     themselves come on top).
 
-    ``key_range=(lo, hi)`` compares only keys in that inclusive range; ``sample=0.1`` compares a
-    seeded tenth of the key segments (a quick look: counts cover only those segments).
-    ``progress=True`` shows a tqdm bar. Raises :class:`~shopmig.errors.KeyColumnError` or
-    :class:`~shopmig.errors.KeyNotUniqueError` when rows cannot be matched by ``key``.
+    ``key_range=(lo, hi)`` compares only keys in that inclusive range (tuples for a composite
+    key); ``sample=0.1`` compares a seeded tenth of the key segments (a quick look: counts cover
+    only those segments). ``progress=True`` shows a tqdm bar. Raises
+    :class:`~shopmig.errors.KeyColumnError`, :class:`~shopmig.errors.NoPrimaryKeyError` or
+    :class:`~shopmig.errors.KeyNotUniqueError` when rows cannot be matched by the key.
     """
     validate.verify_options(expect=expect, chunk_rows=chunk_rows, sample=sample, after=after,
                             table=table)
-    for name, value in (("chunk_rows", chunk_rows),):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(name, value, "a whole number of 1 or more")
+    names = key_columns(key)
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise InvalidArgumentError("chunk_rows", chunk_rows, "a whole number of 1 or more")
     if sample is not None and not (isinstance(sample, int | float) and 0 < sample <= 1):
         raise InvalidArgumentError("sample", sample, "a fraction in (0, 1]")
     expect = dict(expect or {})
@@ -390,85 +460,91 @@ def verify(
                 stack.enter_context(reading(conn))
         engine = _pick_method(method, b_src, a_src)
         if engine == "pandas":
-            return _verify_frames(b_src, a_src, table, key, expect, chunk_rows, key_range,
+            return _verify_frames(b_src, a_src, table, names, expect, chunk_rows, key_range,
                                   sample, seed, float_rtol)
-        return _verify_databases(engine, b_src, a_src, table, key, expect, chunk_rows,
+        assert isinstance(b_src, Connection) and isinstance(a_src, Connection)
+        return _verify_databases(engine, b_src, a_src, table, names, expect, chunk_rows,
                                  key_range, sample, seed, float_rtol, progress)
 
 
-def _verify_frames(before: Any, after: Any, table: str, key: str, expect: dict[str, Any],
-                   chunk_rows: int, key_range: tuple[Any, Any] | None, sample: float | None,
-                   seed: int, float_rtol: float | None) -> VerifyResult:
-    b = _as_frame("before", before, table, key)
-    a = _as_frame("after", after, table, key)
+def _in_key_range(keys: list[Any], key_range: tuple[Any, Any] | None) -> list[bool]:
+    if not key_range:
+        return [True] * len(keys)
+    lo, hi = key_range
+    return [(lo is None or k >= lo) and (hi is None or k <= hi) for k in keys]
+
+
+def _verify_frames(before: Any, after: Any, table: str, names: list[str] | None,
+                   expect: dict[str, Any], chunk_rows: int, key_range: tuple[Any, Any] | None,
+                   sample: float | None, seed: int, float_rtol: float | None) -> VerifyResult:
+    names = names or _frame_key(before, after, table)
+    b = _as_frame("before", before, table, names)
+    a = _as_frame("after", after, table, names)
     for col in expect:
         if col not in a.columns:
             raise InvalidArgumentError(
                 "expect", col, f"a column of the after table {list(a.columns)}"
             )
     if key_range:
-        lo, hi = key_range
-        b = b[(b[key] >= lo if lo is not None else True) & (b[key] <= hi if hi is not None
-                                                             else True)]
-        a = a[(a[key] >= lo if lo is not None else True) & (a[key] <= hi if hi is not None
-                                                             else True)]
-    b = b.sort_values(key, kind="stable").reset_index(drop=True)
-    segments = _pandas_segments(b, key, max(1, min(chunk_rows, -(-len(b) // 100))))
+        b = b[_in_key_range(key_values(b, names), key_range)]
+        a = a[_in_key_range(key_values(a, names), key_range)]
+    b = b.sort_values(names, kind="stable").reset_index(drop=True)
+    segments = _pandas_segments(b, names, max(1, min(chunk_rows, -(-len(b) // 100))))
     if sample is not None and sample < 1:
-        chosen = compare.choose_segments(sample, seed)
+        chosen = common.choose_segments(sample, seed)
         keep = [s for i, s in enumerate(segments) if chosen(i)]
-        b, a = _restrict(b, a, key, segments, chosen)
+        b, a = _restrict(b, a, names, segments, chosen)
         segments = keep
-    shared = [c for c in b.columns if c in a.columns and c != key]
-    rtol = {c: float_rtol if float_rtol is not None else compare.DOUBLE_RTOL for c in shared}
-    missing, unexpected, changed, failures = _compare(b, a, key, shared, rtol, expect)
-    return _result(table, key, len(b), len(a), missing, unexpected, changed, failures,
+    shared = [c for c in b.columns if c in a.columns and c not in names]
+    rtol = {c: float_rtol if float_rtol is not None else common.DOUBLE_RTOL for c in shared}
+    missing, unexpected, changed, failures = _compare(b, a, names, shared, rtol, expect)
+    return _result(table, names, len(b), len(a), missing, unexpected, changed, failures,
                    list(b.columns), list(a.columns), expect, "pandas", segments)
 
 
-def _restrict(b: pd.DataFrame, a: pd.DataFrame, key: str, segments: list[compare.Segment],
+def _restrict(b: pd.DataFrame, a: pd.DataFrame, names: list[str], segments: list[Segment],
               chosen: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     his = [s.hi for s in segments]
 
     def index(k: Any) -> int:
         return min(bisect.bisect_left(his, k), len(his) - 1) if his else 0
 
-    return (b[[chosen(index(k)) for k in b[key]]], a[[chosen(index(k)) for k in a[key]]])
+    return (b[[chosen(index(k)) for k in key_values(b, names)]],
+            a[[chosen(index(k)) for k in key_values(a, names)]])
 
 
-def _verify_databases(engine: str, before: Connection, after: Connection, table: str, key: str,
-                      expect: dict[str, Any], chunk_rows: int,
+def _verify_databases(engine: str, before: Connection, after: Connection, table: str,
+                      names: list[str] | None, expect: dict[str, Any], chunk_rows: int,
                       key_range: tuple[Any, Any] | None, sample: float | None, seed: int,
                       float_rtol: float | None, progress: bool) -> VerifyResult:
-    if engine not in METHODS[2:]:
-        raise InvalidArgumentError("method", engine, "one of " + ", ".join(METHODS))
-    b_side = compare.open_side("before", before, table, key)
-    a_side = compare.open_side("after", after, table, key)
+    b_side = common.open_side("before", before, table, names)
+    a_side = common.open_side("after", after, table, b_side.key_names)
+    names = b_side.key_names
     b_cols = [c.name for c in b_side.table.columns]
     a_cols = [c.name for c in a_side.table.columns]
     for col in expect:
         if col not in a_cols:
             raise InvalidArgumentError("expect", col, f"a column of the after table {a_cols}")
-    shared = [c for c in b_cols if c in a_cols and c != key]
-    rtol = {c: float_rtol if float_rtol is not None else compare.column_rtol(b_side, a_side, c)
+    shared = [c for c in b_cols if c in a_cols and c not in names]
+    rtol = {c: float_rtol if float_rtol is not None else common.column_rtol(b_side, a_side, c)
             for c in shared}
     if engine != "stream":
         for side in (b_side, a_side):
-            compare.check_unique(side)
+            common.check_unique(side)
     bar = tqdm(total=None, unit="rows", desc="verify", disable=not progress, leave=False)
 
-    def collect(rng: tuple[Any, Any] | None) -> compare.Collected:
+    def collect(rng: tuple[Any, Any] | None) -> Collected:
         if engine == "stream":
             return _collect_stream(b_side, a_side, b_cols, a_cols, shared, rtol, expect,
                                    chunk_rows, rng, bar.update)
         if engine == "checksum":
-            got = compare.checksum_engine(
+            got = checksum_engine(
                 b_side, a_side, shared=shared, before_cols=b_cols, after_cols=a_cols,
                 bucket_rows=max(chunk_rows // 50, 1), key_range=rng, rtol=rtol,
                 pair_budget=8 * chunk_rows)
         else:
             got = _collect_sqlite_join(b_side, a_side, b_cols, a_cols, shared, chunk_rows, rng)
-        got.expectation_failures = compare.sql_expectation_failures(b_side, a_side, expect, rng)
+        got.expectation_failures = common.sql_expectation_failures(b_side, a_side, expect, rng)
         bar.update(got.rows_before)
         return got
 
@@ -480,27 +556,28 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
     finally:
         bar.close()
     missing, unexpected, changed, _ = _compare(
-        collected.before_rows, collected.after_rows, key, shared, rtol, None)
+        collected.before_rows, collected.after_rows, names, shared, rtol, None)
     failures = _sorted([collected.expectation_failures], FAILURE_COLUMNS, ["key", "column"])
-    return _result(table, key, collected.rows_before, collected.rows_after, missing, unexpected,
-                   changed, failures, b_cols, a_cols, expect, engine, collected.segments)
+    return _result(table, names, collected.rows_before, collected.rows_after, missing,
+                   unexpected, changed, failures, b_cols, a_cols, expect, engine,
+                   collected.segments)
 
 
-def _collect_sample(b_side: compare.Side, collect: Any, key_range: tuple[Any, Any] | None,
+def _collect_sample(b_side: Side, collect: Any, key_range: tuple[Any, Any] | None,
                     sample: float, seed: int, b_cols: list[str], a_cols: list[str]
-                    ) -> compare.Collected:
+                    ) -> Collected:
     """Cut the before keys into ~100 exact segments, pick a seeded ``sample`` of them, and run
     the engine on each picked key range only."""
-    rows = compare.count_rows(b_side, key_range)
-    segments = compare.key_segments(b_side, max(1, -(-rows // 100)), key_range)
-    chosen = compare.choose_segments(sample, seed)
+    rows = common.count_rows(b_side, key_range)
+    segments = common.key_segments(b_side, max(1, -(-rows // 100)), key_range)
+    chosen = common.choose_segments(sample, seed)
     picked = [s for i, s in enumerate(segments) if chosen(i)]
     parts = [collect(_intersect(key_range, (s.lo, s.hi))) for s in picked]
-    return compare.Collected(
+    return Collected(
         rows_before=sum(p.rows_before for p in parts),
         rows_after=sum(p.rows_after for p in parts),
-        before_rows=_sorted([p.before_rows for p in parts], b_cols, [b_side.key.name]),
-        after_rows=_sorted([p.after_rows for p in parts], a_cols, [b_side.key.name]),
+        before_rows=_sorted([p.before_rows for p in parts], b_cols, b_side.key_names),
+        after_rows=_sorted([p.after_rows for p in parts], a_cols, b_side.key_names),
         expectation_failures=_sorted([p.expectation_failures for p in parts], FAILURE_COLUMNS,
                                      ["key", "column"]),
         segments=picked,
@@ -515,65 +592,66 @@ def _intersect(outer: tuple[Any, Any] | None, inner: tuple[Any, Any]) -> tuple[A
     return lo, hi
 
 
-def _collect_stream(b_side: compare.Side, a_side: compare.Side, b_cols: list[str],
-                    a_cols: list[str], shared: list[str], rtol: dict[str, float],
-                    expect: dict[str, Any], chunk_rows: int,
-                    key_range: tuple[Any, Any] | None, on_rows: Any) -> compare.Collected:
-    key = b_side.key.name
+def _collect_stream(b_side: Side, a_side: Side, b_cols: list[str], a_cols: list[str],
+                    shared: list[str], rtol: dict[str, float], expect: dict[str, Any],
+                    chunk_rows: int, key_range: tuple[Any, Any] | None, on_rows: Any
+                    ) -> Collected:
+    names = b_side.key_names
 
-    def compare_window(wb: pd.DataFrame, wa: pd.DataFrame) -> tuple[Any, Any, Any]:
-        missing, unexpected, changed, failures = _compare(wb, wa, key, shared, rtol, expect)
-        keys = set(missing[key]) | set(unexpected[key]) | set(changed["key"])
-        return wb[wb[key].isin(keys)], wa[wa[key].isin(keys)], failures
+    def compare_window(wb: pd.DataFrame, wa: pd.DataFrame
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        missing, unexpected, changed, failures = _compare(wb, wa, names, shared, rtol, expect)
+        keys = {*key_values(missing, names), *key_values(unexpected, names), *changed["key"]}
+        return wb[key_isin(wb, names, list(keys))], wa[key_isin(wa, names, list(keys))], failures
 
-    return compare.stream_engine(
+    return stream_engine(
         b_side, a_side, compare=compare_window, before_cols=b_cols, after_cols=a_cols,
         chunk_rows=chunk_rows, key_range=key_range, on_rows=on_rows)
 
 
-def _collect_sqlite_join(b_side: compare.Side, a_side: compare.Side, b_cols: list[str],
-                         a_cols: list[str], shared: list[str], chunk_rows: int,
-                         key_range: tuple[Any, Any] | None) -> compare.Collected:
-    rows_before = compare.count_rows(b_side, key_range)
-    rows_after = compare.count_rows(a_side, key_range)
+def _collect_sqlite_join(b_side: Side, a_side: Side, b_cols: list[str], a_cols: list[str],
+                         shared: list[str], chunk_rows: int,
+                         key_range: tuple[Any, Any] | None) -> Collected:
+    rows_before = common.count_rows(b_side, key_range)
+    rows_after = common.count_rows(a_side, key_range)
     both_files = all(database_file(s.conn.engine.url) for s in (b_side, a_side))
     workers = min(os.cpu_count() or 1, 4) if both_files and rows_before > chunk_rows else 1
     if workers > 1:
-        keys = compare.parallel_sqlite_join(b_side, a_side, shared, key_range, rows_before,
-                                            workers)
+        keys = parallel_sqlite_join(b_side, a_side, shared, key_range, rows_before, workers)
     else:
-        with compare.attached(b_side, a_side) as (jb, ja):
-            keys = compare.sqlite_join_keys(jb, ja, shared, key_range)
+        with attached(b_side, a_side) as (jb, ja):
+            keys = sqlite_join_keys(jb, ja, shared, key_range)
     # segments locate the differences in key order; when there are none, one segment will do
-    segments = (compare.sampled_segments(b_side, rows_before, key_range)
-                if keys else [compare.Segment(None, None, rows_before)] if rows_before else [])
-    return compare.Collected(
+    segments = (common.sampled_segments(b_side, rows_before, key_range)
+                if keys else [Segment(None, None, rows_before)] if rows_before else [])
+    return Collected(
         rows_before=rows_before, rows_after=rows_after,
-        before_rows=compare.fetch_keys(b_side, b_cols, keys),
-        after_rows=compare.fetch_keys(a_side, a_cols, keys),
+        before_rows=common.fetch_keys(b_side, b_cols, keys),
+        after_rows=common.fetch_keys(a_side, a_cols, keys),
         expectation_failures=_empty(FAILURE_COLUMNS), segments=segments,
     )
 
 
-def _result(table: str, key: str, rows_before: int, rows_after: int, missing: pd.DataFrame,
-            unexpected: pd.DataFrame, changed: pd.DataFrame, failures: pd.DataFrame,
-            b_cols: list[str], a_cols: list[str], expect: dict[str, Any], method: str,
-            segments: Sequence[compare.Segment]) -> VerifyResult:
-    missing = missing.sort_values(key, kind="stable").reset_index(drop=True)
-    unexpected = unexpected.sort_values(key, kind="stable").reset_index(drop=True)
-    keys = {"missing": missing[key].tolist(), "unexpected": unexpected[key].tolist(),
+def _result(table: str, names: list[str], rows_before: int, rows_after: int,
+            missing: pd.DataFrame, unexpected: pd.DataFrame, changed: pd.DataFrame,
+            failures: pd.DataFrame, b_cols: list[str], a_cols: list[str],
+            expect: dict[str, Any], method: str, segments: Sequence[Segment]) -> VerifyResult:
+    missing = missing.sort_values(names, kind="stable").reset_index(drop=True)
+    unexpected = unexpected.sort_values(names, kind="stable").reset_index(drop=True)
+    keys = {"missing": key_values(missing, names), "unexpected": key_values(unexpected, names),
             "changed": changed["key"].tolist(),
             "expectation_failures": failures["key"].tolist()}
     return VerifyResult(
         table=table,
-        key=key,
+        key=", ".join(names),
+        key_columns=list(names),
         rows_before=rows_before,
         rows_after=rows_after,
         missing=missing,
         unexpected=unexpected,
         changed=changed,
         expectation_failures=failures,
-        columns_compared=[c for c in b_cols if c in a_cols and c != key],
+        columns_compared=[c for c in b_cols if c in a_cols and c not in names],
         columns_added=[c for c in a_cols if c not in b_cols],
         columns_removed=[c for c in b_cols if c not in a_cols],
         expectations=expect,
