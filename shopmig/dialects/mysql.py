@@ -739,6 +739,10 @@ class MySQLDialect(Dialect):
             )
         return sa.func.quote(col)
 
+    # -------------------------------------------------------------- URL options (validation)
+
+    SSL_FILES: ClassVar[tuple[str, ...]] = ("ca", "cert", "key", "capath")
+
     def url_option_problems(self, url: URL, connect_params: Mapping[str, Any]
                             ) -> list[str]:
         """For PyMySQL: every option is a ``Connection`` argument, the character set is one it
@@ -852,7 +856,3 @@ class _MySQLDumpRewriter(DumpRewriter):
         if parts:
             parts.append("SET NAMES utf8mb4;\n")
         return "".join(parts).encode()
-    # -------------------------------------------------------------- URL options (validation)
-
-    SSL_FILES: ClassVar[tuple[str, ...]] = ("ca", "cert", "key", "capath")
-

@@ -404,7 +404,7 @@ def _check(copy_url: str, baseline: str, events: list[WriteEvent], target: Targe
     expect = {target.column: STATUS_DEFAULT} if added else None
     # one comparison gives both: changed values, and pre-existing rows off the default
     result = verify(baseline, copy_url, table=target.display,
-                    key=key[0] if len(key) == 1 else key, expect=expect)
+                    key=key, expect=expect)
     expected = dict(expected_state(events))
     written = sorted({c for want in expected.values() for c in want if not c.startswith("__")})
     actual = _actual_rows(copy_url, target, key, list(expected), written)
@@ -695,7 +695,7 @@ def _roundtrip(copy_url: str, baseline: str, start: str | None, end: str | None,
     ran = [a for a in ran if a.direction in ("up", "down")]
     timed = [_replace(s, seconds=a.seconds, attempts=a.attempts)
              for s, a in zip(timed, ran, strict=False)]
-    after = verify(baseline, copy_url, table=tgt.display, key=key[0] if len(key) == 1 else key,
+    after = verify(baseline, copy_url, table=tgt.display, key=key,
                    expect={tgt.column: STATUS_DEFAULT})
     same = (before.missing.equals(after.missing)
             and _key_tuples(before.unexpected, key) == _key_tuples(after.unexpected, key)
