@@ -263,8 +263,8 @@ class Dialect:
                                                                   schema=target.schema)}
         used |= {i.get("name") for i in quiet(insp.get_indexes, target.table,
                                               schema=target.schema)}
-        used |= {u.get("name") for u in insp.get_unique_constraints(target.table,
-                                                                    schema=target.schema)}
+        used |= {u.get("name") for u in quiet(insp.get_unique_constraints, target.table,
+                                              schema=target.schema)}
         used |= {f.get("name") for f in insp.get_foreign_keys(target.table,
                                                               schema=target.schema)}
         return sorted(n for n in wanted if n in used)
@@ -300,6 +300,17 @@ class Dialect:
     view_effect: ClassVar[str] = (
         "a view keeps the columns it was created with (SELECT * does not gain the new column); "
         "while a view uses the new column, 0002's downgrade cannot drop it")
+
+    def unique_column_sets(self, conn: Connection, target: Target) -> list[list[str]]:
+        """The column lists of the table's unique constraints and unique indexes (not the
+        primary key; expression indexes left out: no plain columns to fill)."""
+        insp = sa.inspect(conn)
+        out = [list(u["column_names"]) for u in
+               quiet(insp.get_unique_constraints, target.table, schema=target.schema)]
+        out += [list(i["column_names"])
+                for i in quiet(insp.get_indexes, target.table, schema=target.schema)
+                if i.get("unique") and all(c is not None for c in i["column_names"])]
+        return out
 
     def foreign_keys_in(self, conn: Connection, target: Target) -> list[dict[str, Any]]:
         """Foreign keys of other tables (or of the table itself) that reference the table."""

@@ -179,6 +179,21 @@ class SQLiteDialect(Dialect):
             "ORDER BY name"), {"t": target.table}).all()
         return [(r[0], " ".join((r[1] or "").split())) for r in rows]
 
+    def unique_column_sets(self, conn: Connection, target: Target) -> list[list[str]]:
+        """From ``PRAGMA index_list``: SQLAlchemy leaves out the automatic index behind a
+        column's own ``UNIQUE`` (``sqlite_autoindex_…``), which is unique all the same."""
+        out = []
+        table = self.quote(target.table)
+        for row in conn.exec_driver_sql(f"PRAGMA index_list({table})").mappings():
+            if not row["unique"] or row["origin"] == "pk":
+                continue
+            index = self.quote(row["name"])
+            names = [r["name"] for r in
+                     conn.exec_driver_sql(f"PRAGMA index_info({index})").mappings()]
+            if names and all(n is not None for n in names):  # no expression parts
+                out.append(names)
+        return out
+
     def names_in_use(self, conn: Connection, target: Target) -> list[str]:
         """Index names are unique per database in SQLite, constraint names per table."""
         used = set(super().names_in_use(conn, target))

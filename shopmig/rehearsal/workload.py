@@ -38,7 +38,6 @@ from shopmig.db import (
     reflect_table,
 )
 from shopmig.dialects import dialect_for
-from shopmig.dialects.base import quiet
 from shopmig.errors import InvalidArgumentError
 from shopmig.migrate.options import STATUS_DEFAULT
 from shopmig.migrate.target import Target, resolve_target
@@ -117,6 +116,16 @@ class WorkloadPlan:
 _SKIP_TYPES = (sa.LargeBinary, sa.JSON, sa.ARRAY)
 
 
+def _uuid_text(value: Any) -> bool:
+    """``value`` is a uuid written as 36-character text (with its dashes)."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
 def _generated(column: sa.Column) -> bool:
     return column.computed is not None
 
@@ -130,13 +139,7 @@ def derive_workload(conn: Connection, target: Target | None = None, *,
     with reading(conn):
         target = target or resolve_target(conn)
         table = reflect_table(conn, target.table, target.schema)
-        insp = sa.inspect(conn)
-        uniques: list[list[str]] = [list(u["column_names"]) for u in
-                                    insp.get_unique_constraints(target.table,
-                                                                schema=target.schema)]
-        uniques += [[c for c in i["column_names"] if c is not None]
-                    for i in quiet(insp.get_indexes, target.table, schema=target.schema)
-                    if i.get("unique") and all(c is not None for c in i["column_names"])]
+        uniques = dialect.unique_column_sets(conn, target)
         key = [c.name for c in table.primary_key.columns]
         if not key:
             raise InvalidArgumentError("table", target.display,
@@ -164,19 +167,27 @@ def derive_workload(conn: Connection, target: Target | None = None, *,
             for name in key:
                 if name != freshable[-1]:
                     fresh[name] = "sample"
-        for group in uniques:
-            if len(group) == 1 and group[0] not in key and group[0] in table.c:
-                col = table.c[group[0]]
-                if isinstance(col.type, sa.Integer):
-                    fresh[col.name] = "int"
-                elif isinstance(col.type, sa.String):
-                    fresh[col.name] = "text"
+        for group in uniques:  # one fresh value per unique group makes each insert unique
+            if any(fresh.get(name, "sample") != "sample" for name in group):
+                continue
+            for name in reversed(group):
+                col = table.c[name] if name in table.c else None
+                if col is not None and isinstance(col.type, sa.Integer):
+                    fresh[name] = "int"
+                elif col is not None and isinstance(col.type, sa.String):
+                    fresh[name] = "text"
+                else:
+                    continue
+                break
         required = {c.name for c in columns if not c.nullable and c.server_default is None}
         insert_columns = [c.name for c in columns if fresh.get(c.name) != "server" and (
             not isinstance(c.type, _SKIP_TYPES) or c.name in required)]
         sample_sql = sa.select(*(table.c[n] for n in dict.fromkeys([*key, *insert_columns]))
                                ).limit(SAMPLE_ROWS)
         samples = [dict(r) for r in conn.execute(sample_sql).mappings()]
+        for name, how in fresh.items():  # text keys that hold uuids get new uuids, as text
+            if how == "text" and samples and all(_uuid_text(r.get(name)) for r in samples):
+                fresh[name] = "uuid"
         floors = {}
         for name, how in fresh.items():
             if how == "int":

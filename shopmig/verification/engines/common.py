@@ -173,6 +173,7 @@ def open_side(name: str, conn: Connection, table: str, key: Sequence[str] | None
     where there is one match). ``key`` None means the table's primary key.
     """
     from shopmig.dialects import dialect_for
+    from shopmig.dialects.base import quiet
     from shopmig.migrate.target import find_table, parse_table
 
     insp = sa.inspect(conn)
@@ -196,10 +197,10 @@ def open_side(name: str, conn: Connection, table: str, key: Sequence[str] | None
             c["type"].asdecimal = False
     t = sa.Table(real, sa.MetaData(), *(sa.Column(c["name"], c["type"]) for c in cols),
                  schema=schema)
-    uniques: list[list[Any]] = [u["column_names"]
-                                for u in insp.get_unique_constraints(real, schema=schema)]
-    uniques += [list(i["column_names"]) for i in insp.get_indexes(real, schema=schema)
-                if i.get("unique")]
+    uniques: list[list[Any]] = [u["column_names"] for u in
+                                quiet(insp.get_unique_constraints, real, schema=schema)]
+    uniques += [list(i["column_names"]) for i in quiet(insp.get_indexes, real, schema=schema)
+                if i.get("unique")]  # an expression index's columns include None: no match
     unique = any(set(u) <= set(key) for u in [pk, *uniques] if u)
     return Side(name, conn, t, [t.c[k] for k in key], unique, dialect_for(conn))
 
