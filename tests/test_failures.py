@@ -240,11 +240,13 @@ def test_full_disk_simulated_init_demo_removes_the_half_made_file(tmp_path, caps
 
 
 def test_full_disk_simulated_copy(shop, tmp_path, capsys, monkeypatch) -> None:
-    def full(src: object, dst: sa.Connection) -> None:
-        dst.exec_driver_sql("CREATE TABLE half (x INTEGER)")  # something was written
+    def full(src: object, dst: object) -> None:
+        with shopmig.connect(str(dst), must_exist=False) as conn:  # something was written
+            conn.exec_driver_sql("CREATE TABLE half (x INTEGER)")
+            conn.commit()
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("shopmig.copying._sqlite_backup", full)
+    monkeypatch.setattr("shopmig.copying.exact._backup_api", full)
     before = sorted(p.name for p in tmp_path.iterdir())
     code, out, err = run(capsys, "copy", shop, "sqlite:///copy.db")
     assert (code, out) == (2, "")
