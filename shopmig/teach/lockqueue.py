@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 #: A lock timeout long enough to mean "none": the step waits for as long as the blocker lasts.
-NO_LOCK_TIMEOUT_S = 3600.0
+#: The longest shopmig accepts: a lock timeout may not exceed the statement timeout.
+NO_LOCK_TIMEOUT_S = MigrationOptions.statement_timeout_s
 #: A probe counts as queued when it waited at least ten times as long as a probe with nothing
 #: waiting, and at least this long (shorter waits are scheduling noise on a busy machine).
 MIN_QUEUE_S = 0.05
