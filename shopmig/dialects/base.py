@@ -505,7 +505,8 @@ class Dialect:
         serial, AUTO_INCREMENT)."""
         if column.identity is not None or column.autoincrement is True:
             return True
-        default = str(getattr(column.server_default, "arg", "") or "").lower()
+        arg = getattr(column.server_default, "arg", None)  # text, or a SQL clause
+        default = "" if arg is None else str(arg).lower()
         return "nextval(" in default
 
     # -------------------------------------------------------------- naive (the lesson's contrast)

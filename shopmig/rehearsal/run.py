@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
+import decimal
 import sys
 import time
 import uuid
@@ -344,8 +346,19 @@ def _param(column: sa.Column, value: Any) -> Any:
         kind = column.type.python_type
     except NotImplementedError:
         return value
-    if kind is uuid.UUID and isinstance(value, str):
-        return uuid.UUID(value)
+    if not isinstance(value, str) or kind is str:
+        return value
+    try:  # undo workload._plain: uuids, dates and times as text, bytes as hex
+        if kind is uuid.UUID:
+            return uuid.UUID(value)
+        if kind in (dt.datetime, dt.date, dt.time):
+            return kind.fromisoformat(value)
+        if kind is bytes:
+            return bytes.fromhex(value)
+        if kind is decimal.Decimal:
+            return decimal.Decimal(value)
+    except ValueError:
+        pass
     return value
 
 

@@ -149,7 +149,7 @@ def derive_workload(conn: Connection, target: Target | None = None, *,
         fresh: dict[str, str] = {}
         for name in key:
             col = table.c[name]
-            if len(key) == 1 and dialect.assigns_key(table, col):
+            if dialect.assigns_key(table, col) and (len(key) == 1 or col.identity is not None):
                 fresh[name] = "server"
             elif isinstance(col.type, sa.Uuid) or "uuid" in str(col.type).lower():
                 fresh[name] = "uuid"
@@ -162,23 +162,24 @@ def derive_workload(conn: Connection, target: Target | None = None, *,
         if len(key) > 1 and all(v == "sample" for v in fresh.values()):
             raise InvalidArgumentError("table", target.display, "a key with an integer, text or "
                                        "uuid column the workload can make fresh values for")
-        if len(key) > 1:  # a composite key: the last part that can be fresh is, the rest copied
+        if len(key) > 1 and "server" in fresh.values():  # an identity part makes it unique
+            fresh = {k: how if how == "server" else "sample" for k, how in fresh.items()}
+        elif len(key) > 1:  # a composite key: the last part that can be fresh is, the rest copied
             freshable = [k for k in key if fresh[k] != "sample"]
             for name in key:
                 if name != freshable[-1]:
                     fresh[name] = "sample"
+        for col in table.columns:  # identity outside the key: the server's to fill
+            if col.identity is not None and col.name not in fresh:
+                fresh[col.name] = "server"
         for group in uniques:  # one fresh value per unique group makes each insert unique
             if any(fresh.get(name, "sample") != "sample" for name in group):
                 continue
             for name in reversed(group):
-                col = table.c[name] if name in table.c else None
-                if col is not None and isinstance(col.type, sa.Integer):
-                    fresh[name] = "int"
-                elif col is not None and isinstance(col.type, sa.String):
-                    fresh[name] = "text"
-                else:
-                    continue
-                break
+                kind = table.c[name].type if name in table.c else None
+                if isinstance(kind, sa.Integer | sa.String):
+                    fresh[name] = "int" if isinstance(kind, sa.Integer) else "text"
+                    break
         required = {c.name for c in columns if not c.nullable and c.server_default is None}
         insert_columns = [c.name for c in columns if fresh.get(c.name) != "server" and (
             not isinstance(c.type, _SKIP_TYPES) or c.name in required)]
