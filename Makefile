@@ -116,7 +116,7 @@ lock:
 	rm -rf build/lockvenv
 	$(PYTHON) -m venv build/lockvenv
 	build/lockvenv/bin/pip install --quiet --upgrade pip
-	build/lockvenv/bin/pip install --quiet '.[notebooks,dev]'
+	build/lockvenv/bin/pip install --quiet '.[notebooks,dev,bench]'
 	build/lockvenv/bin/pip freeze --exclude shopmig > requirements-lock.txt
 
 clean:
