@@ -93,7 +93,7 @@ bench: bench-deps
 
 # shopmig verify vs reladiff vs datacompy vs the count+sum floor, best of 2: PostgreSQL and
 # MariaDB at 1M and 10M rows, SQLite at 1M (reladiff 0.6 runs on PostgreSQL only here: it has
-# no SQLite and refuses MariaDB's text key; those rows say so). About 25 minutes on 2 cores.
+# no SQLite and refuses MariaDB's text key; those rows say so). About 40 minutes on 2 cores.
 bench-reladiff: bench-deps
 	$(PY) benchmarks/verify.py --backends sqlite,postgresql,mariadb --sizes 1000000,10000000 --backend-sizes sqlite=1000000 --tools auto,reladiff,datacompy,floor --repeat 2 --cross-rows 0 --out benchmarks/results/verify_reladiff.json
 
