@@ -1,4 +1,4 @@
-"""Benchmark ``shopmig.verify`` against datacompy, plain pandas and a count/sum floor.
+"""Benchmark ``shopmig.verify`` against reladiff, datacompy, plain pandas and a count/sum floor.
 
 For every backend and ``--sizes`` row count:
 
@@ -12,6 +12,10 @@ For every backend and ``--sizes`` row count:
 
    - ``shopmig auto``: ``shopmig.verify(src, copy, expect=None, method="auto")``;
    - ``shopmig stream``: the same with ``method="stream"`` (reference);
+   - ``reladiff``: ``reladiff.connect_to_table`` of both tables (key ``order_id``) and
+     ``reladiff.diff_tables`` over every other column (hashdiff: the two tables are in two
+     databases); reladiff 0.6 has no SQLite and no text key on MySQL/MariaDB, and such a run
+     is recorded as unavailable with reladiff's own ``NotImplementedError``;
    - ``datacompy``: ``pd.read_sql`` of both tables, then ``datacompy.PandasCompare`` (the
      1.x name of ``datacompy.Compare``) joined on ``order_id``; load time included;
    - ``pandas``: ``pd.read_sql`` of both, ``merge(how="outer", indicator=True)`` and a
@@ -30,10 +34,18 @@ Usage (from the repository root)::
     python benchmarks/verify.py --sizes 1000000,10000000 \\
         --backends sqlite,postgresql,mariadb --out benchmarks/results/verify.json
 
+    # reladiff vs shopmig vs datacompy (make bench): servers at 1M and 10M, SQLite at 1M
+    python benchmarks/verify.py --backends sqlite,postgresql,mariadb \\
+        --sizes 1000000,10000000 --backend-sizes sqlite=1000000 \\
+        --tools auto,reladiff,datacompy,floor --repeat 2 --cross-rows 0 \\
+        --out benchmarks/results/verify_reladiff.json
+
 Server URLs come from ``SHOPMIG_BENCH_POSTGRES_URL`` / ``SHOPMIG_BENCH_MARIADB_URL`` (their
 database part is ignored). Scratch databases are named ``shopmig_bench_verify_*`` (SQLite:
 files in a temporary folder); stale ones from an interrupted run are dropped first, all are
-dropped at the end. Results go to ``--out`` (JSON) and the same name with ``.md`` (printed).
+dropped at the end. Results go to ``--out`` (JSON) and the same name with ``.md`` (printed);
+both are rewritten after every backend and size (``"complete": false`` until the end), so an
+interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +87,12 @@ SERVER_ENV = {
 }
 PREFIX = "shopmig_bench_verify"
 TABLE, KEY = steps.TABLE, steps.KEY
-TOOLS = ("auto", "stream", "datacompy", "pandas", "floor")
+TOOLS = ("auto", "stream", "reladiff", "datacompy", "pandas", "floor")
 SHOPMIG_TOOLS = ("auto", "stream")
 TOOL_LABEL = {
     "auto": "shopmig auto",
     "stream": "shopmig stream",
+    "reladiff": "reladiff",
     "datacompy": "datacompy",
     "pandas": "pandas merge",
     "floor": "floor count+sum",
@@ -86,6 +100,11 @@ TOOL_LABEL = {
 TOOL_DESCRIPTION = {
     "auto": "shopmig.verify(src, copy, expect=None, method='auto')",
     "stream": "shopmig.verify(src, copy, expect=None, method='stream')",
+    "reladiff": "reladiff.connect_to_table(<URL>, 'orders', 'order_id') of both sides, then "
+    "reladiff.diff_tables(t1, t2, extra_columns=<every other column>, skip_sort_results=True), "
+    "its defaults otherwise (hashdiff across two databases, bisection_factor 32, "
+    "bisection_threshold 16384, one connection per side); the +/- rows give the missing, "
+    "unexpected and changed keys",
     "datacompy": "pd.read_sql('SELECT * FROM orders') of both sides, then "
     "datacompy.PandasCompare(df1, df2, join_columns='order_id') (datacompy.Compare before 1.0)",
     "pandas": "pd.read_sql('SELECT * FROM orders') of both sides, merge(on='order_id', "
@@ -200,6 +219,51 @@ def run_datacompy(before: str, after: str) -> dict[str, Any]:
                       (len(df1), len(df2)))}
 
 
+def reladiff_uri(url: str) -> str:
+    """A SQLAlchemy URL as reladiff wants it: no driver part (it brings psycopg2 and
+    mysql-connector itself), MariaDB as ``mysql://``."""
+    parsed = sa.engine.make_url(url)
+    backend = parsed.get_backend_name()
+    scheme = {"mariadb": "mysql"}.get(backend, backend)
+    return parsed.set(drivername=scheme).render_as_string(hide_password=False)
+
+
+def run_reladiff(before: str, after: str) -> dict[str, Any]:
+    """reladiff's own answer: ``-`` rows are only in ``before`` (or its old values), ``+`` rows
+    only in ``after`` (or its new values); a key in both is a changed row.
+
+    ``skip_sort_results=True``: reladiff 0.6 sorts a segment's differences by the whole row, and
+    a row whose ``amount`` became NULL makes that sort compare ``None`` with a string
+    (``TypeError``); the order does not matter here.
+    """
+    import reladiff
+
+    t1, t2 = (reladiff.connect_to_table(reladiff_uri(u), TABLE, KEY) for u in (before, after))
+    engine = sa.create_engine(before)
+    try:
+        columns = [c["name"] for c in sa.inspect(engine).get_columns(TABLE) if c["name"] != KEY]
+    finally:
+        engine.dispose()
+    algorithm = "joindiff" if t1.database is t2.database else "hashdiff"
+    with reladiff.diff_tables(t1, t2, extra_columns=tuple(columns),
+                              skip_sort_results=True) as diff:
+        rows = list(diff)
+        counts = dict(diff.info_tree.info.rowcounts)
+    old = {row[0]: row for sign, row in rows if sign == "-"}
+    new = {row[0]: row for sign, row in rows if sign == "+"}
+    missing = [k for k in old if k not in new]
+    unexpected = [k for k in new if k not in old]
+    changed: dict[str, list[Any]] = {c: [] for c in columns}
+    for key in old.keys() & new.keys():
+        for i, col in enumerate(columns, start=1):
+            if old[key][i] != new[key][i]:
+                changed[col].append(key)
+    total = sum(len(v) for v in changed.values())
+    return {"engine_method": algorithm, "ok": not rows, "diff_rows": len(rows),
+            **_answer(missing, unexpected, changed, total,
+                      (int(counts.get(1, -1)), int(counts.get(2, -1))))}
+
+
 def run_pandas(before: str, after: str) -> dict[str, Any]:
     b, a = read_both(before, after)
     merged = b.merge(a, on=KEY, how="outer", suffixes=("__b", "__a"), indicator=True)
@@ -253,10 +317,14 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     import pandas  # noqa: F401
 
     tool, before, after = spec["tool"], spec["before"], spec["after"]
+    if tool == "reladiff":
+        import reladiff  # noqa: F401  (its imports are not timed either)
     base = rss_mb()
     started = time.perf_counter()
     if tool in SHOPMIG_TOOLS:
         out = run_shopmig(before, after, tool)
+    elif tool == "reladiff":
+        out = run_reladiff(before, after)
     elif tool == "datacompy":
         out = run_datacompy(before, after)
     elif tool == "pandas":
@@ -276,7 +344,7 @@ def worker_main(spec_json: str) -> int:
     try:
         out = {"status": "ok", **worker(json.loads(spec_json))}
     except NotImplementedError as exc:
-        out = {"status": "unavailable", "error": str(exc)}
+        out = {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:
         import traceback
 
@@ -474,9 +542,11 @@ def make_copy(scratch: Scratch, source: URL, name: str, backend: str | None = No
     return url, info
 
 
-def bench_backend(scratch: Scratch, args: argparse.Namespace) -> dict[str, Any]:
+def bench_backend(scratch: Scratch, args: argparse.Namespace,
+                  done: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Every size on one backend; ``done(out)`` after each size (partial results)."""
     out: dict[str, Any] = {}
-    for rows in args.sizes:
+    for rows in args.backend_sizes.get(scratch.backend, args.sizes):
         log(f"{scratch.backend}: {rows:,} rows")
         source, build = build_source(scratch, rows, args.revision)
         clean, build["clean_copy"] = make_copy(scratch, source, f"clean_{rows}")
@@ -513,6 +583,7 @@ def bench_backend(scratch: Scratch, args: argparse.Namespace) -> dict[str, Any]:
         for url in [u for u, _ in pairs.values()] + [source]:
             scratch.drop(url)
         out[str(rows)] = entry
+        done(out)
     return out
 
 
@@ -575,16 +646,23 @@ def _resize_pool(conn: sa.Connection, size: int) -> None:
         time.sleep(0.5)
 
 
-def machine_info(servers: dict[str, URL]) -> dict[str, Any]:
+def machine_info(servers: dict[str, URL], tools: list[str]) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import datacompy
     import pandas as pd
     import psutil
 
-    return common_machine_info(servers, {
+    extra = {
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "pandas": pd.__version__,
         "datacompy": datacompy.__version__,
-    })
+    }
+    if "reladiff" in tools:
+        for package in ("reladiff", "sqeleton", "psycopg2-binary", "mysql-connector-python"):
+            with contextlib.suppress(PackageNotFoundError):
+                extra[package] = version(package)
+    return common_machine_info(servers, extra)
 
 
 def leftovers(servers: dict[str, URL]) -> list[str]:
@@ -644,12 +722,19 @@ def markdown(results: dict[str, Any]) -> str:
         f"best of {s['repeat']} run(s); caps {s['cap_s']:,.0f} s and {s['cap_mb']:,.0f} MB "
         "resident. Peak = the worker process's own peak resident memory (VmHWM; about "
         f"{results.get('import_mb', 0):,.0f} MB of it is Python + pandas + datacompy "
-        "imported). `vs datacompy` = datacompy time / this time (how many times faster); "
-        "`vs floor` = this time / floor time.",
+        "imported). `time` runs from the URLs to the answer (imports done before the clock); "
+        "`process` is the whole worker process, interpreter start-up and imports included. "
+        "`vs reladiff` = reladiff time / this time, `vs datacompy` = datacompy time / this "
+        "time (how many times faster); `vs floor` = this time / floor time. A tool that "
+        "cannot run on a backend shows its own error in `method`, no time, correct n/a.",
         "",
-        "| backend | rows | copy | tool | method | time | peak MB | correct | vs datacompy "
-        "| vs floor |",
-        "|---|---:|---|---|---|---:|---:|---|---:|---:|",
+    ]
+    if not results.get("complete", True):
+        lines += ["**Partial results: the run was interrupted or is still going.**", ""]
+    lines += [
+        "| backend | rows | copy | tool | method | time | process | peak MB | correct "
+        "| vs reladiff | vs datacompy | vs floor |",
+        "|---|---:|---|---|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for backend, sizes in results["backends"].items():
         for rows, entry in sizes.items():
@@ -657,15 +742,21 @@ def markdown(results: dict[str, Any]) -> str:
                 tools = {t: r["best"] for t, r in pair["tools"].items()}
                 for tool, r in tools.items():
                     ok = r["status"] == "ok"
+                    unavailable = r["status"] == "unavailable"
                     peak = (f"{r['peak_mb']:,.0f}" if ok else
-                            f"> {r['watched_peak_mb']:,.0f}" if r["status"] == "capped" else "-")
+                            f"> {r['watched_peak_mb']:,.0f}" if r["status"] == "capped" else
+                            "" if unavailable else "-")
                     correct = ("yes" if r.get("correct") else f"**NO**: {r.get('problems')}"
-                               if ok else "-")
+                               if ok else "n/a" if unavailable else "-")
+                    method = r.get("error", "") if unavailable else r.get("engine_method", "")
+                    process = (f"{r['process_wall_s']:,.2f} s"
+                               if ok and "process_wall_s" in r else "")
+                    vs = [ratio(tools[other], r) if other in tools and tool != other else ""
+                          for other in ("reladiff", "datacompy")]
                     lines.append(
                         f"| {backend} | {int(rows):,} | {kind} | {TOOL_LABEL[tool]} | "
-                        f"{r.get('engine_method', '')} | {fmt_s(r)} | {peak} | {correct} | "
-                        + (ratio(tools['datacompy'], r) if 'datacompy' in tools
-                           and tool != 'datacompy' else '') + " | "
+                        f"{method} | {'' if unavailable else fmt_s(r)} | {process} | {peak} | "
+                        f"{correct} | {vs[0]} | {vs[1]} | "
                         + (ratio(r, tools['floor']) if 'floor' in tools and tool != 'floor'
                            else '') + " |")
             if "cross_same_answer" in entry:
@@ -699,6 +790,10 @@ def targets(results: dict[str, Any]) -> list[str]:
             checks = [f"peak {auto['peak_mb']:,.0f} MB "
                       + ("< 500 MB" if auto["peak_mb"] < 500 else "**not < 500 MB**"),
                       "correct" if auto.get("correct") else "**wrong**"]
+            rd = tools.get("reladiff")
+            if rd:
+                checks.append(f"vs reladiff {ratio(rd, auto)}" if rd["status"] != "unavailable"
+                              else "reladiff cannot run here")
             dc = tools.get("datacompy")
             if dc:
                 r = ratio(dc, auto)
@@ -724,6 +819,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
                         help="comma-separated row counts (default: %(default)s)")
+    parser.add_argument("--backend-sizes", action="append", default=[], metavar="BACKEND=SIZES",
+                        help="other row counts for one backend, e.g. sqlite=1000000 "
+                        "(repeatable; default: --sizes for every backend)")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="comma-separated, from sqlite,postgresql,mariadb (default: all)")
     parser.add_argument("--tools", default=",".join(TOOLS),
@@ -761,6 +859,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--sizes must be whole numbers, got {args.sizes!r}")
     if not args.sizes or args.sizes[0] < 1000:
         parser.error("--sizes needs row counts of at least 1000")
+    per_backend: dict[str, list[int]] = {}
+    for item in args.backend_sizes:
+        backend, _, sizes = item.partition("=")
+        try:
+            per_backend[backend.strip()] = sorted(
+                {int(s.replace("_", "")) for s in sizes.split(",") if s})
+        except ValueError:
+            parser.error(f"--backend-sizes wants BACKEND=SIZES, got {item!r}")
+        if backend.strip() not in BACKENDS or not per_backend[backend.strip()] or min(
+                per_backend[backend.strip()]) < 1000:
+            parser.error(f"--backend-sizes wants BACKEND=SIZES (at least 1000), got {item!r}")
+    args.backend_sizes = per_backend
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - set(BACKENDS)
     if unknown or not args.backends:
@@ -796,13 +906,16 @@ def run(args: argparse.Namespace) -> int:
         b: parse_url(os.environ.get(SERVER_ENV[b][0]) or SERVER_ENV[b][1])
         for b in args.backends if b in SERVER_ENV
     }
-    if "postgresql" in args.backends and args.cross_rows in args.sizes:
+    if "postgresql" in args.backends and args.cross_rows in args.backend_sizes.get(
+            "postgresql", args.sizes):
         servers.setdefault("postgresql", parse_url(SERVER_ENV["postgresql"][1]))
     results: dict[str, Any] = {
         "benchmark": "verify",
         "date": dt.date.today().isoformat(),
         "machine": None,  # read below, with the cache settings of this run
-        "settings": {"sizes": args.sizes, "backends": args.backends, "tools": args.tools,
+        "complete": False,
+        "settings": {"sizes": args.sizes, "backend_sizes": args.backend_sizes,
+                     "backends": args.backends, "tools": args.tools,
                      "revision": args.revision, "damage_rows": args.damage, "seed": args.seed,
                      "repeat": args.repeat, "cap_s": args.cap_s, "cap_mb": args.cap_mb,
                      "cross_rows": args.cross_rows,
@@ -818,26 +931,38 @@ def run(args: argparse.Namespace) -> int:
     drop_stale(servers)
     with (mariadb_buffer_pool(servers.get("mariadb"), args.mariadb_buffer_pool_mb),
           tempfile.TemporaryDirectory(prefix=f"{PREFIX}_") as folder):
-        results["machine"] = machine_info(servers)  # with the cache settings of this run
+        results["machine"] = machine_info(servers, args.tools)  # this run's cache settings
         results["import_mb"] = launch({"tool": "idle", "before": "", "after": ""},
                                       60, args.cap_mb).get("peak_mb")
         for backend in args.backends:
             scratch = Scratch(backend, servers.get(backend), Path(folder), PREFIX)
+
+            def done(sizes: dict[str, Any], backend: str = backend) -> None:
+                results["backends"][backend] = sizes
+                write_results(args.out, results, began)
+
             try:
-                results["backends"][backend] = bench_backend(scratch, args)
+                results["backends"][backend] = bench_backend(scratch, args, done)
             finally:
                 scratch.drop_all()
     left = leftovers(servers)
     if left:
         results.setdefault("notes", []).append(f"left over scratch databases: {left}")
-    results["targets"] = targets(results)
-    results["elapsed_s"] = round(time.perf_counter() - began, 1)
-    table = markdown(results)
-    write_atomic(args.out, json.dumps(results, indent=2, default=str) + "\n")
-    write_atomic(args.out.with_suffix(".md"), table)
+    results["complete"] = True
+    table = write_results(args.out, results, began)
     print(table)
     log(f"wrote {args.out} and {args.out.with_suffix('.md')} in {results['elapsed_s']}s")
     return 0
+
+
+def write_results(out: Path, results: dict[str, Any], began: float) -> str:
+    """Write the JSON and the Markdown table (also partway through a run); the table."""
+    results["targets"] = targets(results)
+    results["elapsed_s"] = round(time.perf_counter() - began, 1)
+    table = markdown(results)
+    write_atomic(out, json.dumps(results, indent=2, default=str) + "\n")
+    write_atomic(out.with_suffix(".md"), table)
+    return table
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _pyproject_requirements() -> dict[str, Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in ("notebooks", "dev"):
+    for extra in ("notebooks", "dev", "bench"):
         reqs += project["optional-dependencies"][extra]
     return {canonicalize_name(r.name): r for r in map(Requirement, reqs)}
 

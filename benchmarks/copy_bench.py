@@ -15,7 +15,7 @@ an index). Every method copies it into a new database, which is then dropped:
 
 Usage (from the repository root)::
 
-    python benchmarks/copy.py --rows 1000000 --out benchmarks/results/copy.json
+    python benchmarks/copy_bench.py --rows 1000000 --out benchmarks/results/copy.json
 
 Servers: ``SHOPMIG_BENCH_POSTGRES_URL`` / ``SHOPMIG_BENCH_MARIADB_URL`` (database part ignored).
 Scratch databases are ``shopmig_bench_copy_*`` (SQLite: files in a temporary folder), dropped
@@ -24,34 +24,28 @@ first if a run left them and all dropped at the end. Results: ``--out`` (JSON) a
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-# This script is named like the standard library's ``copy`` module, which dataclasses imports:
-# its folder goes to the end of the search path (it is still found for ``_common``).
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if p not in (_HERE, "")] + [_HERE]
+from _common import Scratch, log, machine_info, write_atomic
+from sqlalchemy.engine import URL
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import datetime as dt  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import shlex  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-from _common import Scratch, log, machine_info, write_atomic  # noqa: E402
-from sqlalchemy.engine import URL  # noqa: E402
-
-import shopmig  # noqa: E402
-from shopmig.db import parse_url  # noqa: E402
-from shopmig.dialects import dialect_for  # noqa: E402
+import shopmig
+from shopmig.db import parse_url
+from shopmig.dialects import dialect_for
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "copy.json"
