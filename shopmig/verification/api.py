@@ -83,7 +83,12 @@ def snapshot(
         for k in reversed(side.key_names):
             if k not in wanted:
                 wanted.insert(0, k)
-        stmt = sa.select(*(side.col(c) for c in wanted)).order_by(*side.keys)
+        # untyped columns: values as the driver gives them (a SQLite DATE holding text that is
+        # no date stays that text instead of failing to parse)
+        raw = sa.table(side.table.name, *(sa.column(c) for c in names),
+                       schema=side.table.schema)
+        stmt = sa.select(*(raw.c[c] for c in wanted)).order_by(*(raw.c[k]
+                                                                  for k in side.key_names))
         rows = conn.execute(stmt).all()
     frame = common.plain_values(pd.DataFrame(rows, columns=wanted))
     frame.attrs["key"] = side.key_names
