@@ -6,10 +6,13 @@ For every backend and ``--sizes`` row count:
    ``head``, with ``allow_table_rewrite=True``), then copied twice with
    ``shopmig.copy_database``: a *clean* copy, and a *damaged* one in which a known set of rows
    was deleted, inserted, or had ``amount`` or ``status`` changed (``--damage`` rows in all).
-2. Every tool compares the source with each copy in its OWN subprocess, so its peak memory is
-   that process's ``ru_maxrss``; a watchdog kills a run over ``--cap-s`` seconds or
-   ``--cap-mb`` resident memory and records that it could not finish:
+2. Every tool compares the source with each copy in its OWN subprocess
+   (``verify_worker.py``, which imports only that tool's packages), so its peak memory is that
+   process's own; a watchdog kills a run over ``--cap-s`` seconds or ``--cap-mb`` resident
+   memory and records that it could not finish:
 
+   - ``shopmig-cli``: ``python -m shopmig verify --before URL --after URL --json`` as its own
+     process (no ``--expect``, like ``auto``), timed from spawn to exit; exit 1 = differences;
    - ``shopmig auto``: ``shopmig.verify(src, copy, expect=None, method="auto")``;
    - ``shopmig stream``: the same with ``method="stream"`` (reference);
    - ``reladiff``: ``reladiff.connect_to_table`` of both tables (key ``order_id``) and
@@ -39,6 +42,12 @@ Usage (from the repository root)::
         --sizes 1000000,10000000 --backend-sizes sqlite=1000000 \\
         --tools auto,reladiff,datacompy,floor --repeat 2 --cross-rows 0 \\
         --out benchmarks/results/verify_reladiff.json
+
+    # the whole-process comparison: the shopmig command vs each tool's whole process
+    python benchmarks/verify.py --backends sqlite,postgresql --sizes 1000000,10000000 \\
+        --backend-sizes sqlite=1000000 --tools shopmig-cli,auto,reladiff,datacompy,floor \\
+        --size-tools 10000000=shopmig-cli,auto,reladiff,floor --repeat 2 --cross-rows 0 \\
+        --out benchmarks/results/verify_process.json
 
 Server URLs come from ``SHOPMIG_BENCH_POSTGRES_URL`` / ``SHOPMIG_BENCH_MARIADB_URL`` (their
 database part is ignored). Scratch databases are named ``shopmig_bench_verify_*`` (SQLite:
