@@ -6,10 +6,13 @@ For every backend and ``--sizes`` row count:
    ``head``, with ``allow_table_rewrite=True``), then copied twice with
    ``shopmig.copy_database``: a *clean* copy, and a *damaged* one in which a known set of rows
    was deleted, inserted, or had ``amount`` or ``status`` changed (``--damage`` rows in all).
-2. Every tool compares the source with each copy in its OWN subprocess, so its peak memory is
-   that process's ``ru_maxrss``; a watchdog kills a run over ``--cap-s`` seconds or
-   ``--cap-mb`` resident memory and records that it could not finish:
+2. Every tool compares the source with each copy in its OWN subprocess
+   (``verify_worker.py``, which imports only that tool's packages), so its peak memory is that
+   process's own; a watchdog kills a run over ``--cap-s`` seconds or ``--cap-mb`` resident
+   memory and records that it could not finish:
 
+   - ``shopmig-cli``: ``python -m shopmig verify --before URL --after URL --json`` as its own
+     process (no ``--expect``, like ``auto``), timed from spawn to exit; exit 1 = differences;
    - ``shopmig auto``: ``shopmig.verify(src, copy, expect=None, method="auto")``;
    - ``shopmig stream``: the same with ``method="stream"`` (reference);
    - ``reladiff``: ``reladiff.connect_to_table`` of both tables (key ``order_id``) and
@@ -40,6 +43,12 @@ Usage (from the repository root)::
         --tools auto,reladiff,datacompy,floor --repeat 2 --cross-rows 0 \\
         --out benchmarks/results/verify_reladiff.json
 
+    # the whole-process comparison: the shopmig command vs each tool's whole process
+    python benchmarks/verify.py --backends sqlite,postgresql --sizes 1000000,10000000 \\
+        --backend-sizes sqlite=1000000 --tools shopmig-cli,auto,reladiff,datacompy,floor \\
+        --size-tools 10000000=shopmig-cli,auto,reladiff,floor --repeat 2 --cross-rows 0 \\
+        --out benchmarks/results/verify_process.json
+
 Server URLs come from ``SHOPMIG_BENCH_POSTGRES_URL`` / ``SHOPMIG_BENCH_MARIADB_URL`` (their
 database part is ignored). Scratch databases are named ``shopmig_bench_verify_*`` (SQLite:
 files in a temporary folder); stale ones from an interrupted run are dropped first, all are
@@ -58,11 +67,11 @@ import json
 import math
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,9 +96,11 @@ SERVER_ENV = {
 }
 PREFIX = "shopmig_bench_verify"
 TABLE, KEY = steps.TABLE, steps.KEY
-TOOLS = ("auto", "stream", "reladiff", "datacompy", "pandas", "floor")
-SHOPMIG_TOOLS = ("auto", "stream")
+TOOLS = ("shopmig-cli", "auto", "stream", "reladiff", "datacompy", "pandas", "floor")
+WORKER = HERE / "verify_worker.py"
+CLI_EXAMPLES = 5  # example keys per kind in `shopmig verify --json`
 TOOL_LABEL = {
+    "shopmig-cli": "shopmig-cli",
     "auto": "shopmig auto",
     "stream": "shopmig stream",
     "reladiff": "reladiff",
@@ -98,6 +109,10 @@ TOOL_LABEL = {
     "floor": "floor count+sum",
 }
 TOOL_DESCRIPTION = {
+    "shopmig-cli": "python -m shopmig verify --before <URL> --after <URL> --json (what `auto` "
+    "compares: every column, no expectation, method auto), run by the parent as its own "
+    "process and timed from spawn to exit (time = process); exit 1 = differences found; the "
+    "JSON's counts are checked, and its example keys must be among the damaged ones",
     "auto": "shopmig.verify(src, copy, expect=None, method='auto')",
     "stream": "shopmig.verify(src, copy, expect=None, method='stream')",
     "reladiff": "reladiff.connect_to_table(<URL>, 'orders', 'order_id') of both sides, then "
@@ -111,282 +126,75 @@ TOOL_DESCRIPTION = {
     "how='outer', indicator=True), NULL-aware != on every shared column",
     "floor": "SELECT count(*), sum(amount) FROM orders on both sides (detects only)",
 }
-SUM_TOLERANCE = 0.005  # amounts have 2 decimals; float sums may differ in the last bits
-KEYS_KEPT = 1_000  # a worker reports at most this many keys per kind (enough to check damage)
 WATCH_INTERVAL_S = 0.2
 
 
 
 
-# ------------------------------------------------------------------ worker (one tool, one run)
-
-
-def rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def peak_mb() -> float:
-    """This process's peak resident memory (VmHWM).
-
-    ``ru_maxrss`` is not used as the headline: Linux keeps it across fork + exec, so a worker
-    started by a big parent would report the parent's size. VmHWM belongs to the worker's own
-    address space, created fresh by exec. ``ru_maxrss`` is recorded beside it.
-    """
-    with contextlib.suppress(OSError), open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return ru_maxrss_mb()
-
-
-def ru_maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _keys(values: Any) -> list[str]:
-    return sorted(str(v) for v in list(values)[:KEYS_KEPT])
-
-
-def _answer(missing: Any, unexpected: Any, changed: dict[str, Any], counted_changed: int,
-            rows: tuple[int, int]) -> dict[str, Any]:
-    """The common shape of every tool's answer: counts and (up to KEYS_KEPT) keys."""
-    return {
-        "counts": {"rows_before": rows[0], "rows_after": rows[1], "missing": len(missing),
-                   "unexpected": len(unexpected), "changed": counted_changed},
-        "keys": {"missing": _keys(missing), "unexpected": _keys(unexpected),
-                 "changed": {col: _keys(keys) for col, keys in changed.items() if len(keys)}},
-    }
-
-
-def run_shopmig(before: str, after: str, method: str) -> dict[str, Any]:
-    params = inspect.signature(shopmig.verify).parameters
-    if "method" in params:
-        result = shopmig.verify(before, after, expect=None, method=method)
-    elif method == "auto":  # the engine before "verify: streaming": load both, pandas merge
-        result = shopmig.verify(before, after, expect=None)
-    else:
-        raise NotImplementedError("this shopmig.verify has no method= parameter")
-    counts = result.counts
-    out: dict[str, Any] = {
-        "engine_method": getattr(result, "method", "pandas (verify without method=)"),
-        "ok": bool(result.ok),
-        "counts": {k: int(counts[k]) for k in
-                   ("rows_before", "rows_after", "missing", "unexpected", "changed")},
-    }
-    try:
-        changed: dict[str, list[Any]] = {}
-        frame = result.changed
-        for col, keys in frame.groupby("column")["key"]:
-            changed[str(col)] = list(keys)
-        out["keys"] = _answer(result.missing[KEY], result.unexpected[KEY], changed, 0,
-                              (0, 0))["keys"]
-    except Exception as exc:  # the counts are still checked
-        out["keys_error"] = f"{type(exc).__name__}: {exc}"
-    return out
-
-
-def read_both(before: str, after: str) -> tuple[Any, Any]:
-    import pandas as pd
-
-    frames = []
-    for url in (before, after):
-        engine = sa.create_engine(url)
-        try:
-            frames.append(pd.read_sql(f"SELECT * FROM {TABLE}", engine))
-        finally:
-            engine.dispose()
-    return frames[0], frames[1]
-
-
-def run_datacompy(before: str, after: str) -> dict[str, Any]:
-    import datacompy
-
-    compare_class = getattr(datacompy, "PandasCompare", None) or datacompy.Compare
-    df1, df2 = read_both(before, after)
-    cmp = compare_class(df1, df2, join_columns=KEY)
-    changed: dict[str, Any] = {}
-    total = 0
-    for stat in cmp.column_stats:
-        if stat["column"] == KEY:
-            continue
-        total += int(stat["unequal_cnt"])
-        mask = ~cmp.intersect_rows[stat["match_column"]].astype(bool)
-        changed[stat["column"]] = cmp.intersect_rows.loc[mask, KEY]
-    return {"ok": bool(cmp.matches()),
-            **_answer(cmp.df1_unq_rows[KEY], cmp.df2_unq_rows[KEY], changed, total,
-                      (len(df1), len(df2)))}
-
-
-def reladiff_uri(url: str) -> str:
-    """A SQLAlchemy URL as reladiff wants it: no driver part (it brings psycopg2 and
-    mysql-connector itself), MariaDB as ``mysql://``."""
-    parsed = sa.engine.make_url(url)
-    backend = parsed.get_backend_name()
-    scheme = {"mariadb": "mysql"}.get(backend, backend)
-    return parsed.set(drivername=scheme).render_as_string(hide_password=False)
-
-
-def run_reladiff(before: str, after: str) -> dict[str, Any]:
-    """reladiff's own answer: ``-`` rows are only in ``before`` (or its old values), ``+`` rows
-    only in ``after`` (or its new values); a key in both is a changed row.
-
-    ``skip_sort_results=True``: reladiff 0.6 sorts a segment's differences by the whole row, and
-    a row whose ``amount`` became NULL makes that sort compare ``None`` with a string
-    (``TypeError``); the order does not matter here.
-    """
-    import reladiff
-
-    t1, t2 = (reladiff.connect_to_table(reladiff_uri(u), TABLE, KEY) for u in (before, after))
-    engine = sa.create_engine(before)
-    try:
-        columns = [c["name"] for c in sa.inspect(engine).get_columns(TABLE) if c["name"] != KEY]
-    finally:
-        engine.dispose()
-    algorithm = "joindiff" if t1.database is t2.database else "hashdiff"
-    with reladiff.diff_tables(t1, t2, extra_columns=tuple(columns),
-                              skip_sort_results=True) as diff:
-        rows = list(diff)
-        counts = dict(diff.info_tree.info.rowcounts)
-    old = {row[0]: row for sign, row in rows if sign == "-"}
-    new = {row[0]: row for sign, row in rows if sign == "+"}
-    missing = [k for k in old if k not in new]
-    unexpected = [k for k in new if k not in old]
-    changed: dict[str, list[Any]] = {c: [] for c in columns}
-    for key in old.keys() & new.keys():
-        for i, col in enumerate(columns, start=1):
-            if old[key][i] != new[key][i]:
-                changed[col].append(key)
-    total = sum(len(v) for v in changed.values())
-    return {"engine_method": algorithm, "ok": not rows, "diff_rows": len(rows),
-            **_answer(missing, unexpected, changed, total,
-                      (int(counts.get(1, -1)), int(counts.get(2, -1))))}
-
-
-def run_pandas(before: str, after: str) -> dict[str, Any]:
-    b, a = read_both(before, after)
-    merged = b.merge(a, on=KEY, how="outer", suffixes=("__b", "__a"), indicator=True)
-    missing = merged.loc[merged["_merge"] == "left_only", KEY]
-    unexpected = merged.loc[merged["_merge"] == "right_only", KEY]
-    both = merged[merged["_merge"] == "both"]
-    changed: dict[str, Any] = {}
-    for col in (c for c in b.columns if c in a.columns and c != KEY):
-        left, right = both[f"{col}__b"], both[f"{col}__a"]
-        differs = (left != right) & ~(left.isna() & right.isna())
-        changed[col] = both.loc[differs, KEY]
-    total = sum(len(v) for v in changed.values())
-    return {"ok": not (len(missing) or len(unexpected) or total),
-            **_answer(missing, unexpected, changed, total, (len(b), len(a)))}
-
-
-def run_floor(before: str, after: str) -> dict[str, Any]:
-    sides = []
-    for url in (before, after):
-        engine = sa.create_engine(url)
-        try:
-            with engine.connect() as conn:
-                count, total = conn.execute(
-                    sa.text(f"SELECT count(*), sum(amount) FROM {TABLE}")
-                ).one()
-            sides.append((int(count), float(total or 0)))
-        finally:
-            engine.dispose()
-    (n_b, s_b), (n_a, s_a) = sides
-    same = n_b == n_a and abs(s_b - s_a) <= SUM_TOLERANCE
-    return {"ok": same, "counts": {"rows_before": n_b, "rows_after": n_a},
-            "sums": [round(s_b, 4), round(s_a, 4)]}
-
-
-def build(url: str, rows: int, revision: str) -> dict[str, Any]:
-    """Make the source demo shop and migrate it (in a worker, so the parent stays small)."""
-    started = time.perf_counter()
-    shopmig.make_demo_shop(url, rows=rows)
-    made = time.perf_counter() - started
-    shopmig.upgrade(url, revision, options=shopmig.MigrationOptions(allow_table_rewrite=True))
-    return {"make_demo_shop_s": round(made, 1),
-            "upgrade_s": round(time.perf_counter() - started - made, 1),
-            "revision": shopmig.current_revision(url)}
-
-
-def worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one tool once; everything from the URLs to the answer is timed."""
-    if spec["tool"] == "build":
-        return build(spec["after"], spec["rows"], spec["revision"])
-    import datacompy  # noqa: F401  (imported before the clock starts, like pandas and shopmig)
-    import pandas  # noqa: F401
-
-    tool, before, after = spec["tool"], spec["before"], spec["after"]
-    if tool == "reladiff":
-        import reladiff  # noqa: F401  (its imports are not timed either)
-    base = rss_mb()
-    started = time.perf_counter()
-    if tool in SHOPMIG_TOOLS:
-        out = run_shopmig(before, after, tool)
-    elif tool == "reladiff":
-        out = run_reladiff(before, after)
-    elif tool == "datacompy":
-        out = run_datacompy(before, after)
-    elif tool == "pandas":
-        out = run_pandas(before, after)
-    elif tool == "floor":
-        out = run_floor(before, after)
-    elif tool == "idle":  # imports only: the baseline every peak includes
-        out = {}
-    else:
-        raise ValueError(f"unknown tool {tool!r}")
-    seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 3), "peak_mb": round(peak_mb(), 1),
-            "ru_maxrss_mb": round(ru_maxrss_mb(), 1), "base_mb": round(base, 1), **out}
-
-
-def worker_main(spec_json: str) -> int:
-    try:
-        out = {"status": "ok", **worker(json.loads(spec_json))}
-    except NotImplementedError as exc:
-        out = {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"}
-    except Exception as exc:
-        import traceback
-
-        out = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
-               "traceback": traceback.format_exc()[-4000:], "peak_mb": round(peak_mb(), 1)}
-    print(json.dumps(out))
-    return 0
-
-
 # ------------------------------------------------------------------ running a worker
 
 
+def command(spec: dict[str, Any]) -> list[str]:
+    """The process one run is: ``shopmig verify`` itself for shopmig-cli, else a worker."""
+    if spec["tool"] == "shopmig-cli":
+        return [sys.executable, "-m", "shopmig", "verify", "--before", spec["before"],
+                "--after", spec["after"], "--table", spec["table"], "--json"]
+    return [sys.executable, str(WORKER), json.dumps(spec)]
+
+
 def launch(spec: dict[str, Any], cap_s: float, cap_mb: float) -> dict[str, Any]:
-    """Run one worker subprocess under a time and resident-memory watchdog."""
+    """Run one process under a time and resident-memory watchdog, timed from spawn to exit.
+
+    A thread waits for the process (``os.wait4``), so the exit time is exact rather than the
+    watchdog's next tick, and the process's ``ru_maxrss`` is read too.
+    """
     import psutil
 
+    spec = {"table": TABLE, "key": KEY, **spec}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        exited: dict[str, Any] = {}
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker",
-                                 json.dumps(spec)], stdout=out, stderr=err)
+        proc = subprocess.Popen(command(spec), stdout=out, stderr=err)
+
+        def wait() -> None:
+            _, status, usage = os.wait4(proc.pid, 0)
+            exited["at"] = time.perf_counter()
+            exited["code"] = os.waitstatus_to_exitcode(status)
+            exited["ru_maxrss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
         handle = psutil.Process(proc.pid)
         killed, watched_peak = None, 0.0
-        while proc.poll() is None:
-            with contextlib.suppress(psutil.Error):
-                rss = handle.memory_info().rss / 2**20
-                watched_peak = max(watched_peak, rss)
-                if rss > cap_mb:
-                    killed = f"killed: resident memory over the {cap_mb:,.0f} MB cap"
-            if time.perf_counter() - started > cap_s:
-                killed = f"killed: over the {cap_s:,.0f} s cap"
-            if killed:
+        try:
+            while waiter.is_alive():
+                with contextlib.suppress(psutil.Error):
+                    rss = handle.memory_info().rss / 2**20
+                    watched_peak = max(watched_peak, rss)
+                    if rss > cap_mb:
+                        killed = f"killed: resident memory over the {cap_mb:,.0f} MB cap"
+                if time.perf_counter() - started > cap_s:
+                    killed = f"killed: over the {cap_s:,.0f} s cap"
+                if killed:
+                    proc.kill()
+                    waiter.join()
+                    break
+                waiter.join(WATCH_INTERVAL_S)
+        except BaseException:  # stopped by a signal: do not leave the run going
+            with contextlib.suppress(OSError):
                 proc.kill()
-                proc.wait()
-                break
-            time.sleep(WATCH_INTERVAL_S)
-        wall = time.perf_counter() - started
+            raise
+        proc.returncode = exited.get("code", -9)  # reaped by the thread, not by Popen
+        wall = exited.get("at", time.perf_counter()) - started
         out.seek(0)
         err.seek(0)
         text, errors = out.read(), err.read()
     if killed:
         return {"status": "capped", "error": killed, "seconds_at_kill": round(wall, 1),
                 "watched_peak_mb": round(watched_peak, 1)}
+    if spec["tool"] == "shopmig-cli":
+        return cli_result(text, errors, proc.returncode, wall, watched_peak,
+                          exited["ru_maxrss_mb"])
     try:
         result = json.loads(text.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -394,6 +202,33 @@ def launch(spec: dict[str, Any], cap_s: float, cap_mb: float) -> dict[str, Any]:
                 f"{errors.strip()[-2000:]}"}
     result["process_wall_s"] = round(wall, 2)
     return result
+
+
+def cli_result(text: str, errors: str, code: int, wall: float, watched_peak: float,
+               ru_maxrss: float) -> dict[str, Any]:
+    """``shopmig verify --json``'s answer in the workers' shape. Exit 1 = differences found."""
+    try:
+        answer = json.loads(text)
+    except json.JSONDecodeError:
+        answer = None
+    if code not in (0, 1) or not isinstance(answer, dict):
+        return {"status": "error", "error": f"shopmig verify exited {code}: "
+                f"{(errors or text).strip()[-2000:]}", "process_wall_s": round(wall, 2)}
+    out = {
+        "status": "ok", "seconds": round(wall, 3), "process_wall_s": round(wall, 2),
+        # no VmHWM from outside: the watchdog's samples (every WATCH_INTERVAL_S); ru_maxrss
+        # is kept beside it, but on Linux it starts from the parent's size at fork
+        "peak_mb": round(watched_peak, 1), "peak_source": "watchdog samples",
+        "watched_peak_mb": round(watched_peak, 1), "ru_maxrss_mb": round(ru_maxrss, 1),
+        "engine_method": answer.get("method"), "ok": bool(answer.get("ok")), "exit_code": code,
+        "counts": {k: answer.get(k) for k in
+                   ("rows_before", "rows_after", "missing", "unexpected", "changed")},
+        "expectation_failures": answer.get("expectation_failures"),
+        "examples": answer.get("examples", {}),
+    }
+    if out["ok"] != (code == 0):
+        out["exit_code_mismatch"] = f"ok={out['ok']} but exit code {code}"
+    return out
 
 
 # ------------------------------------------------------------------ scratch databases and damage
@@ -476,6 +311,9 @@ def judge(tool: str, result: dict[str, Any], expected: dict[str, Any]) -> tuple[
             problems.append(f"{name} {got} != {want}")
     if bool(result.get("ok")) == damaged:
         problems.append(f"ok={result.get('ok')}")
+    if tool == "shopmig-cli":
+        problems += cli_example_problems(result, expected)
+        return not problems, "; ".join(problems)
     keys = result.get("keys")
     if keys is None:
         problems.append("keys not reported (" + result.get("keys_error", "?") + ")")
@@ -491,6 +329,26 @@ def judge(tool: str, result: dict[str, Any], expected: dict[str, Any]) -> tuple[
     return not problems, "; ".join(problems)
 
 
+def cli_example_problems(result: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """``shopmig verify --json`` lists up to CLI_EXAMPLES keys per kind: each must be a damaged
+    key of that kind, and there must be as many as the damage allows."""
+    problems = []
+    if result.get("exit_code_mismatch"):
+        problems.append(result["exit_code_mismatch"])
+    if result.get("expectation_failures"):
+        problems.append(f"expectation_failures {result['expectation_failures']}")
+    examples = result.get("examples") or {}
+    want = {"missing": expected["keys"]["missing"], "unexpected": expected["keys"]["unexpected"],
+            "changed": sorted({k for keys in expected["keys"]["changed"].values() for k in keys})}
+    for kind, keys in want.items():
+        got = [str(k) for k in examples.get(kind, [])]
+        if not set(got) <= set(keys):
+            problems.append(f"{kind} examples not among the damaged keys: {got}")
+        if len(got) != min(CLI_EXAMPLES, len(keys)):
+            problems.append(f"{len(got)} {kind} examples, {min(CLI_EXAMPLES, len(keys))} wanted")
+    return problems
+
+
 # ------------------------------------------------------------------ one backend
 
 
@@ -500,7 +358,8 @@ def run_tools(pair: dict[str, Any], tools: list[str], args: argparse.Namespace,
     for tool in tools:
         attempts = []
         for _ in range(args.repeat):
-            spec = {"tool": tool, "before": pair["before"], "after": pair["after"]}
+            spec = {"tool": tool, "before": pair["before"], "after": pair["after"],
+                    "modules": True}
             result = launch(spec, args.cap_s, args.cap_mb)
             if result["status"] == "ok":
                 result["correct"], result["problems"] = judge(tool, result, expected)
@@ -571,7 +430,8 @@ def bench_backend(scratch: Scratch, args: argparse.Namespace,
             expected = expected_answer(rows, damage)
             pair = {"before": source.render_as_string(hide_password=False),
                     "after": url.render_as_string(hide_password=False)}
-            runs = run_tools(pair, args.tools, args, expected, f"{kind:>13}")
+            runs = run_tools(pair, args.size_tools.get(rows, args.tools), args, expected,
+                             f"{kind:>13}")
             entry["pairs"][kind] = {"after": shopmig.mask_url(url),
                                     "expected": expected["counts"], "tools": runs}
         if cross:
@@ -708,6 +568,17 @@ def ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> str:
     return "-"
 
 
+def process_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> str:
+    """``numerator``'s whole-process seconds / ``denominator``'s; '>' when capped."""
+    if denominator.get("status") != "ok" or not denominator.get("process_wall_s"):
+        return "-"
+    if numerator.get("status") == "ok" and numerator.get("process_wall_s"):
+        return f"{numerator['process_wall_s'] / denominator['process_wall_s']:,.1f}x"
+    if numerator.get("status") == "capped":
+        return f"> {numerator['seconds_at_kill'] / denominator['process_wall_s']:,.1f}x"
+    return "-"
+
+
 def markdown(results: dict[str, Any]) -> str:
     s = results["settings"]
     lines = [
@@ -721,20 +592,31 @@ def markdown(results: dict[str, Any]) -> str:
         "inserted, amount changed, status changed). Each tool runs in its own process; "
         f"best of {s['repeat']} run(s); caps {s['cap_s']:,.0f} s and {s['cap_mb']:,.0f} MB "
         "resident. Peak = the worker process's own peak resident memory (VmHWM; about "
-        f"{results.get('import_mb', 0):,.0f} MB of it is Python + pandas + datacompy "
-        "imported). `time` runs from the URLs to the answer (imports done before the clock); "
-        "`process` is the whole worker process, interpreter start-up and imports included. "
+        f"{results.get('import_mb', 0):,.0f} MB of it is the bare Python worker; each worker "
+        "imports only what its tool needs); for shopmig-cli, the watchdog's samples every "
+        f"{WATCH_INTERVAL_S} s (it cannot read its own). `time` runs from the URLs to the "
+        "answer, the tool's imports done before the clock; `process` is the whole process "
+        "from spawn to exit "
+        "(interpreter start-up, that tool's imports and the work): what a user waits for. "
+        "`shopmig-cli` is the real command, `python -m shopmig verify --before URL --after "
+        "URL --json`, run as its own process, so its `time` is its `process`. "
         "`vs reladiff` = reladiff time / this time, `vs datacompy` = datacompy time / this "
-        "time (how many times faster); `vs floor` = this time / floor time. A tool that "
-        "cannot run on a backend shows its own error in `method`, no time, correct n/a.",
+        "time (how many times faster, imports excluded on both sides; not shown for "
+        "shopmig-cli, which has no import-free time); `vs reladiff (process)` = reladiff "
+        "process / this process, `vs datacompy (process)` = datacompy process / this process "
+        "(the same, whole process on both sides; on the shopmig-cli row: how many times "
+        "faster the command is than each tool's whole run); `vs floor` = this time / floor "
+        "time. A tool that cannot run on a backend shows its own error in `method`, no "
+        "time, correct n/a.",
         "",
     ]
     if not results.get("complete", True):
         lines += ["**Partial results: the run was interrupted or is still going.**", ""]
     lines += [
         "| backend | rows | copy | tool | method | time | process | peak MB | correct "
-        "| vs reladiff | vs datacompy | vs floor |",
-        "|---|---:|---|---|---|---:|---:|---:|---|---:|---:|---:|",
+        "| vs reladiff | vs datacompy | vs reladiff (process) | vs datacompy (process) "
+        "| vs floor |",
+        "|---|---:|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for backend, sizes in results["backends"].items():
         for rows, entry in sizes.items():
@@ -751,14 +633,19 @@ def markdown(results: dict[str, Any]) -> str:
                     method = r.get("error", "") if unavailable else r.get("engine_method", "")
                     process = (f"{r['process_wall_s']:,.2f} s"
                                if ok and "process_wall_s" in r else "")
-                    vs = [ratio(tools[other], r) if other in tools and tool != other else ""
+                    cli = tool == "shopmig-cli"
+                    vs = [ratio(tools[other], r)
+                          if other in tools and tool != other and not cli else ""
                           for other in ("reladiff", "datacompy")]
+                    vs += [process_ratio(tools[other], r) if other in tools and tool != other
+                           else "" for other in ("reladiff", "datacompy")]
                     lines.append(
                         f"| {backend} | {int(rows):,} | {kind} | {TOOL_LABEL[tool]} | "
                         f"{method} | {'' if unavailable else fmt_s(r)} | {process} | {peak} | "
-                        f"{correct} | {vs[0]} | {vs[1]} | "
-                        + (ratio(r, tools['floor']) if 'floor' in tools and tool != 'floor'
-                           else '') + " |")
+                        f"{correct} | {vs[0]} | {vs[1]} | {vs[2]} | {vs[3]} | "
+                        + (ratio(r, tools['floor'])
+                           if 'floor' in tools and tool != 'floor' and not cli else '')
+                        + " |")
             if "cross_same_answer" in entry:
                 lines.append("")
                 lines.append(f"Cross-backend ({backend} source vs SQLite copy, {int(rows):,} "
@@ -849,10 +736,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "it is; default: %(default)s)")
     parser.add_argument("--note", action="append", default=[],
                         help="a note recorded with the results (repeatable)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--size-tools", action="append", default=[], metavar="ROWS=TOOLS",
+                        help="run only these of --tools at that row count, e.g. "
+                        "10000000=shopmig-cli,auto,reladiff,floor (repeatable)")
     args = parser.parse_args(argv)
-    if args.worker:
-        return args
     try:
         args.sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s})
     except ValueError:
@@ -878,6 +765,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     if set(args.tools) - set(TOOLS) or not args.tools:
         parser.error(f"--tools must be from {','.join(TOOLS)}")
+    size_tools: dict[int, list[str]] = {}
+    for item in args.size_tools:
+        rows, _, tools = item.partition("=")
+        chosen = [t.strip() for t in tools.split(",") if t.strip()]
+        if not rows.replace("_", "").isdigit() or not chosen or set(chosen) - set(args.tools):
+            parser.error(f"--size-tools wants ROWS=TOOLS (from --tools), got {item!r}")
+        size_tools[int(rows.replace("_", ""))] = chosen
+    args.size_tools = size_tools
     if args.repeat < 1 or args.damage < 4:
         parser.error("--repeat must be at least 1 and --damage at least 4")
     return args
@@ -889,8 +784,6 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.worker:
-        return worker_main(args.worker)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     try:
@@ -919,6 +812,7 @@ def run(args: argparse.Namespace) -> int:
                      "revision": args.revision, "damage_rows": args.damage, "seed": args.seed,
                      "repeat": args.repeat, "cap_s": args.cap_s, "cap_mb": args.cap_mb,
                      "cross_rows": args.cross_rows,
+                     "size_tools": {str(k): v for k, v in args.size_tools.items()},
                      "mariadb_buffer_pool_mb": args.mariadb_buffer_pool_mb or "as found",
                      "servers": {b: shopmig.mask_url(u) for b, u in servers.items()}},
         "tools": {t: TOOL_DESCRIPTION[t] for t in args.tools},
