@@ -415,7 +415,9 @@ def test_verify_key_column_that_is_not_unique(tmp_path, capsys, pair) -> None:
     sqlite_exec(dup, "CREATE TABLE orders (order_id TEXT, amount FLOAT)",
                 "INSERT INTO orders VALUES ('A', 1), ('A', 2), ('B', 3)")
     assert_error(capsys, ["verify", "--before", f"sqlite:///{dup}", "--after", after],
-                 "not unique in the before table", "'A'")
+                 "has no primary key", "--key order_id")
+    assert_error(capsys, ["verify", "--before", f"sqlite:///{dup}", "--after", after,
+                          "--key", "order_id"], "not unique in the before table", "'A'")
 
 
 def test_verify_unknown_table_and_expectation_column(capsys, pair) -> None:
