@@ -82,7 +82,7 @@ lab: $(STAMP)
 
 # The benchmarks' own dependencies (datacompy, reladiff with its PostgreSQL and MySQL drivers,
 # psutil) are the `bench` extra, pinned in requirements-lock.txt.
-.PHONY: bench-deps bench-reladiff
+.PHONY: bench-deps bench-reladiff bench-process
 bench-deps: $(STAMP)
 	$(PY) -m pip install --quiet -c requirements-lock.txt -e '.[bench]'
 
@@ -90,6 +90,12 @@ bench: bench-deps
 	$(PY) benchmarks/status_step.py --sizes 10000,1000000 --backends sqlite,postgresql,mariadb --out benchmarks/results/status_step.json
 	$(PY) benchmarks/verify.py --sizes 1000000,10000000 --backends sqlite,postgresql,mariadb --tools auto,stream,datacompy,pandas,floor --out benchmarks/results/verify.json
 	$(MAKE) bench-reladiff
+	$(MAKE) bench-process
+
+# The whole command as a user runs it (python -m shopmig verify) next to reladiff and datacompy,
+# each process importing only its own tool (benchmarks/results/verify_process.md).
+bench-process: bench-deps
+	$(PY) benchmarks/verify.py --backends sqlite,postgresql --sizes 1000000,10000000 --backend-sizes sqlite=1000000 --tools shopmig-cli,auto,reladiff,datacompy,floor --size-tools 10000000=shopmig-cli,auto,reladiff,floor --repeat 2 --cross-rows 0 --out benchmarks/results/verify_process.json
 
 # shopmig verify vs reladiff vs datacompy vs the count+sum floor, best of 2: PostgreSQL and
 # MariaDB at 1M and 10M rows, SQLite at 1M (reladiff 0.6 runs on PostgreSQL only here: it has
