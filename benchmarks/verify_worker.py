@@ -24,13 +24,19 @@ TABLE, KEY = "orders", "order_id"  # set from the spec by worker()
 SHOPMIG_TOOLS = ("auto", "stream")
 
 
-def rss_mb() -> float:
-    """This process's resident memory now (from /proc, so no psutil import in the worker)."""
+def _status_mb(field: str) -> float:
+    """``field`` (``VmRSS``, ``VmHWM``) of /proc/self/status in MB (no psutil import in the
+    worker); ``ru_maxrss`` where /proc cannot be read."""
     with contextlib.suppress(OSError), open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return ru_maxrss_mb()
+
+
+def rss_mb() -> float:
+    """This process's resident memory now."""
+    return _status_mb("VmRSS")
 
 
 def peak_mb() -> float:
@@ -40,11 +46,7 @@ def peak_mb() -> float:
     started by a big parent would report the parent's size. VmHWM belongs to the worker's own
     address space, created fresh by exec. ``ru_maxrss`` is recorded beside it.
     """
-    with contextlib.suppress(OSError), open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return ru_maxrss_mb()
+    return _status_mb("VmHWM")
 
 
 def ru_maxrss_mb() -> float:

@@ -173,9 +173,9 @@ def open_side(name: str, conn: Connection, table: str, key: Sequence[str] | None
     where there is one match). ``key`` None means the table's primary key.
     """
     from shopmig.dialects import dialect_for
-    from shopmig.dialects.base import quiet
-    from shopmig.migrate.target import find_table, parse_table
+    from shopmig.migrate.target import Target, find_table, parse_table
 
+    db = dialect_for(conn)
     insp = sa.inspect(conn)
     schema, wanted = parse_table(table)
     found = find_table(conn, schema, wanted)
@@ -197,12 +197,9 @@ def open_side(name: str, conn: Connection, table: str, key: Sequence[str] | None
             c["type"].asdecimal = False
     t = sa.Table(real, sa.MetaData(), *(sa.Column(c["name"], c["type"]) for c in cols),
                  schema=schema)
-    uniques: list[list[Any]] = [u["column_names"] for u in
-                                quiet(insp.get_unique_constraints, real, schema=schema)]
-    uniques += [list(i["column_names"]) for i in quiet(insp.get_indexes, real, schema=schema)
-                if i.get("unique")]  # an expression index's columns include None: no match
+    uniques = db.unique_column_sets(conn, Target(real, schema=schema))
     unique = any(set(u) <= set(key) for u in [pk, *uniques] if u)
-    return Side(name, conn, t, [t.c[k] for k in key], unique, dialect_for(conn))
+    return Side(name, conn, t, [t.c[k] for k in key], unique, db)
 
 
 def column_rtol(before: Side | None, after: Side | None, column: str) -> float:
@@ -232,14 +229,17 @@ def check_unique(side: Side) -> None:
         raise KeyNotUniqueError(", ".join(side.key_names), side.name, dups)
 
 
-def in_range(side: Side, key_range: tuple[Any, Any] | None) -> list[sa.ColumnElement[bool]]:
-    """Conditions keeping the keys within the inclusive ``key_range`` (either end None)."""
+def in_range(side: Side, key_range: tuple[Any, Any] | None, *, lo_inclusive: bool = True
+             ) -> list[sa.ColumnElement[bool]]:
+    """Conditions keeping the keys within ``key_range`` (either end None), inclusive at both
+    ends unless ``lo_inclusive`` is False."""
     if not key_range:
         return []
     lo, hi = key_range
     out = []
     if lo is not None:
-        out.append(side.key_expr() >= side.key_value(lo))
+        key, low = side.key_expr(), side.key_value(lo)
+        out.append(key >= low if lo_inclusive else key > low)
     if hi is not None:
         out.append(side.key_expr() <= side.key_value(hi))
     return out

@@ -62,17 +62,6 @@ def attached(before: Side, after: Side, guest_url: Any = None) -> Iterator[tuple
         raw.execute(f"DETACH DATABASE {quote(host.conn, OTHER_SCHEMA)}")
 
 
-def _range_conds(side: Side, lo: Any, hi: Any, lo_inclusive: bool
-                 ) -> list[sa.ColumnElement[bool]]:
-    key = side.key_expr()
-    conds = []
-    if lo is not None:
-        conds.append(key >= side.key_value(lo) if lo_inclusive else key > side.key_value(lo))
-    if hi is not None:
-        conds.append(key <= side.key_value(hi))
-    return conds
-
-
 def sqlite_join_keys(before: Side, after: Side, shared: Sequence[str],
                      key_range: tuple[Any, Any] | None,
                      part: tuple[Any, Any, bool] = (None, None, True)) -> list[Any]:
@@ -86,10 +75,10 @@ def sqlite_join_keys(before: Side, after: Side, shared: Sequence[str],
     differs = [before.binary(b.c[c]).is_not(after.binary(a.c[c])) for c in shared]
     left = (sa.select(*before.keys).select_from(b.outerjoin(a, same_key))
             .where(sa.or_(after.keys[0].is_(None), *differs), *in_range(before, key_range),
-                   *_range_conds(before, lo, hi, lo_incl)))
+                   *in_range(before, (lo, hi), lo_inclusive=lo_incl)))
     only_after = (sa.select(*after.keys).where(
         ~sa.exists().where(same_key), *in_range(after, key_range),
-        *_range_conds(after, lo, hi, lo_incl)))
+        *in_range(after, (lo, hi), lo_inclusive=lo_incl)))
     return ([before.key_of(r) for r in before.execute(left)]
             + [after.key_of(r) for r in before.execute(only_after)])
 
