@@ -108,7 +108,7 @@ def test_naive_and_safe_runs_under_the_workload_on_sqlite(make_url) -> None:
         assert (window.started_s, window.seconds, window.ok) == (run.started_s, run.seconds, True)
     assert naive.table_rewritten is True
     assert safe.table_rewritten is False
-    assert safe.stats["max_write_stall_s"] < 1.0
+    assert safe.stats["failed_writes"] == 0  # stall times are benchmarks/status_step's job
     table = shopmig.compare_runs(naive, safe)
     assert list(table.columns) == ["naive", "safe"]
     assert table.loc["table rewritten"].tolist() == [True, False]
@@ -150,7 +150,7 @@ def test_naive_and_safe_runs_on_servers(server_backend, make_url) -> None:
     assert safe.ok, str(safe)
     assert naive.table_rewritten is shopmig.naive_impact(server_backend).rewrites_table
     assert safe.table_rewritten is False
-    assert safe.stats["max_write_stall_s"] < 1.0
+    assert safe.stats["failed_writes"] == 0 and safe.lost_writes == 0
     assert shopmig.describe_table(naive_url).equals(shopmig.describe_table(safe_url))
     assert shopmig.current_revision(naive_url) == "0002_add_status"
     shopmig.downgrade(naive_url, "-1")
