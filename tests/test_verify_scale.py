@@ -941,3 +941,54 @@ def test_uuid_key_postgresql_vs_its_sqlite_copy(make_url, tmp_path) -> None:
     assert (result.rows_before, result.rows_after) == (200, 199)
     assert result.examples()["missing"] == [str(ids[5])]
     assert result.changed["key"].tolist() == [str(ids[9])]
+
+
+# ------------------------------------------------------------------ equal copies, no pandas
+
+
+PANDAS_PROBE = ("import json, sys, runpy\nsys.argv = ['shopmig', *sys.argv[1:]]\n"
+                "try:\n    runpy.run_module('shopmig', run_name='__main__')\n"
+                "except SystemExit as exc:\n    code = exc.code\n"
+                "print('LOADED:' + json.dumps({'code': code, 'pandas': 'pandas' in sys.modules,"
+                " 'numpy': 'numpy' in sys.modules}))")
+
+
+def _verify_command(before: str, after: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``shopmig verify --json`` run as a command: its answer and which heavy modules it loaded."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PANDAS_PROBE, "verify", "--before", before,
+                           "--after", after, "--json"], capture_output=True, text=True,
+                          timeout=120)
+    *answer, loaded = done.stdout.strip().splitlines()
+    assert loaded.startswith("LOADED:"), done.stderr
+    return json.loads("\n".join(answer)), json.loads(loaded.removeprefix("LOADED:"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", server("postgresql"), server("mariadb")])
+def test_equal_copies_are_verified_without_pandas_and_a_difference_still_is_found(
+        make_url, backend: str) -> None:
+    """Two equal databases are answered from the engines' counts and hashes: the command never
+    imports pandas or numpy (a quarter of a second of its start). One changed row brings the
+    DataFrames back, and the answer names it."""
+    before, after = make_url(backend), make_url(backend)
+    shopmig.make_demo_shop(before, rows=2_000, seed=4)
+    shopmig.copy_database(before, after)
+    answer, loaded = _verify_command(before, after)
+    assert loaded == {"code": 0, "pandas": False, "numpy": False}
+    assert answer["ok"] is True and answer["method"] in ("checksum", "sqlite-join")
+    assert (answer["rows_before"], answer["rows_after"], answer["changed"]) == (2_000, 2_000, 0)
+    # the tables made on first read are those an engine that holds rows returns
+    lazy, eager = shopmig.verify(before, after), shopmig.verify(before, after, method="stream")
+    for kind in (*KINDS, "segments"):
+        got, want = getattr(lazy, kind), getattr(eager, kind)
+        assert got.columns.tolist() == want.columns.tolist(), kind
+        assert len(got) == len(want) or kind == "segments", kind
+    assert lazy.segments["rows_before"].sum() == 2_000
+    assert lazy.to_dict() == {**eager.to_dict(), "method": lazy.method}
+    execute(after, "UPDATE orders SET amount = amount + 1 WHERE order_id = 'ORD-0000007'")
+    answer, loaded = _verify_command(before, after)
+    assert loaded["code"] == 1 and loaded["pandas"] is True
+    assert answer["changed"] == 1 and answer["examples"]["changed"] == ["ORD-0000007"]

@@ -12,16 +12,15 @@ from __future__ import annotations
 import bisect
 import contextlib
 import html
+import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from tqdm import tqdm
 
 from shopmig import validate
 from shopmig.db import Source, database_file, reading, use_connection
@@ -40,8 +39,15 @@ from shopmig.verification.engines.sqlite_join import (
     sqlite_join_keys,
     sqlite_join_possible,
 )
-from shopmig.verification.engines.stream import stream_engine
 from shopmig.verification.options import METHODS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from typing_extensions import TypeIs
+
+# pandas, numpy and tqdm are imported where they are used: two equal databases are verified
+# from the servers' counts and hashes alone, so ``shopmig verify`` on equal copies never pays
+# for importing them (about a quarter of a second).
 
 Key = str | Sequence[str] | None
 """A key: one column name, several (a composite key), or None for the table's primary key."""
@@ -51,6 +57,12 @@ CHANGED_COLUMNS = ["key", "column", "before", "after"]
 FAILURE_COLUMNS = ["key", "column", "expected", "actual"]
 SEGMENT_COLUMNS = ["lo", "hi", "rows_before", "missing", "unexpected", "changed",
                    "expectation_failures"]
+
+
+def _is_frame(value: object) -> TypeIs[pd.DataFrame]:
+    """A pandas DataFrame (without importing pandas: if it is not loaded, nothing is one)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
 
 
 def key_columns(key: Key) -> list[str] | None:
@@ -72,6 +84,8 @@ def snapshot(
     ``key`` (a column or a list of columns) defaults to the table's primary key; it is
     recorded in ``frame.attrs["key"]`` so that :func:`verify` matches rows by it.
     """
+    import pandas as pd
+
     names_wanted = key_columns(key)
     with use_connection(source) as conn, reading(conn):
         side = common.open_side("source", conn, table, names_wanted)
@@ -95,6 +109,30 @@ def snapshot(
     return frame
 
 
+@dataclass(frozen=True)
+class _NoRows:
+    """A difference table with no rows, made into a DataFrame only when it is read: a
+    comparison that found nothing is answered (``ok``, ``counts``, ``to_dict()``) without
+    pandas."""
+
+    columns: tuple[str, ...] = ()
+    segments: tuple[Segment, ...] | None = None  # for ``segments``: the runs of before keys
+
+    def frame(self) -> pd.DataFrame:
+        """The empty table (or the segments, none holding a difference)."""
+        if self.segments is not None:
+            return _segments_frame(list(self.segments), {k: [] for k in SEGMENT_COLUMNS[3:]})
+        return _empty(self.columns)
+
+
+def _no_rows(columns: Sequence[str] = (), segments: Sequence[Segment] | None = None) -> Any:
+    """A :class:`VerifyResult` table with no rows (see :class:`_NoRows`)."""
+    return _NoRows(tuple(columns), None if segments is None else tuple(segments))
+
+
+_TABLES = ("missing", "unexpected", "changed", "expectation_failures", "segments")
+
+
 @dataclass(frozen=True, eq=False)
 class VerifyResult:
     """The outcome of :func:`verify`: counts plus the rows behind every difference.
@@ -103,10 +141,14 @@ class VerifyResult:
     - ``unexpected``: rows in *after* whose key was not in *before*.
     - ``changed``: one row per (key, column) whose value differs, with ``before`` and ``after``.
     - ``expectation_failures``: one row per pre-existing key whose new column has the wrong value.
+    - ``segments``: per run of before keys, its rows and each kind of difference in it.
 
     ``key`` names the key (``"order_id"``, or ``"order_id, line_no"`` for a composite key) and
     ``key_columns`` lists its columns; in ``changed``, ``expectation_failures``, ``differences``
     and ``examples()`` a composite key is a tuple of its values.
+
+    The tables are DataFrames; when verify found no difference they are made when first read,
+    so ``ok``, ``counts`` and ``to_dict()`` of two equal databases need no pandas.
     """
 
     table: str
@@ -122,11 +164,30 @@ class VerifyResult:
     columns_removed: list[str] = field(default_factory=list)
     expectations: dict[str, Any] = field(default_factory=dict)
     method: str = "pandas"
-    segments: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SEGMENT_COLUMNS))
+    segments: pd.DataFrame = field(default_factory=lambda: _no_rows(SEGMENT_COLUMNS))
     key_columns: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # a table with no rows waits in _pending; __getattr__ makes its DataFrame when read
+        pending = {name: self.__dict__.pop(name) for name in _TABLES
+                   if isinstance(self.__dict__[name], _NoRows)}
+        object.__setattr__(self, "_pending", pending)
+
+    def __getattr__(self, name: str) -> Any:
+        pending = self.__dict__.get("_pending") or {}
+        if name not in pending:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        frame = pending.pop(name).frame()
+        object.__setattr__(self, name, frame)
+        return frame
+
+    def _count(self, kind: str) -> int:
+        return 0 if kind in self.__dict__["_pending"] else len(getattr(self, kind))
 
     def _keys(self, frame: pd.DataFrame) -> pd.Series:
         """The key of each row of ``missing`` or ``unexpected`` (tuples for a composite key)."""
+        import pandas as pd
+
         return pd.Series(key_values(frame, self.key_columns or [self.key]), dtype=object)
 
     @property
@@ -141,16 +202,18 @@ class VerifyResult:
         return {
             "rows_before": self.rows_before,
             "rows_after": self.rows_after,
-            "missing": len(self.missing),
-            "unexpected": len(self.unexpected),
-            "changed": len(self.changed),
-            "expectation_failures": len(self.expectation_failures),
+            "missing": self._count("missing"),
+            "unexpected": self._count("unexpected"),
+            "changed": self._count("changed"),
+            "expectation_failures": self._count("expectation_failures"),
         }
 
     @property
     def differences(self) -> pd.DataFrame:
         """Every difference in one long table: ``kind``, ``key``, ``column``, ``before``,
         ``after``."""
+        import pandas as pd
+
         parts = [
             pd.DataFrame({"kind": "missing", "key": self._keys(self.missing), "column": None,
                           "before": "(row)", "after": None}),
@@ -169,14 +232,15 @@ class VerifyResult:
 
     def examples(self, n: int = 5) -> dict[str, list[Any]]:
         """Up to ``n`` example keys for each kind of difference."""
-        return {
-            "missing": self._keys(self.missing).head(n).tolist(),
-            "unexpected": self._keys(self.unexpected).head(n).tolist(),
-            "changed": list(dict.fromkeys(self.changed["key"].tolist()))[:n],
-            "expectation_failures": list(
-                dict.fromkeys(self.expectation_failures["key"].tolist())
-            )[:n],
-        }
+        out: dict[str, list[Any]] = {}
+        for kind in ("missing", "unexpected", "changed", "expectation_failures"):
+            if not self._count(kind):
+                out[kind] = []
+            elif kind in ("missing", "unexpected"):
+                out[kind] = self._keys(getattr(self, kind)).head(n).tolist()
+            else:  # one row per (key, column): each key once
+                out[kind] = list(dict.fromkeys(getattr(self, kind)["key"].tolist()))[:n]
+        return out
 
     def to_dict(self, examples: int = 5) -> dict[str, Any]:
         """Plain-data summary (the CLI's ``verify --json``): ``ok``, counts and example keys."""
@@ -215,6 +279,8 @@ class VerifyResult:
         p.text(str(self))
 
     def _repr_html_(self) -> str:
+        import pandas as pd
+
         colour = "#1a7f37" if self.ok else "#cf222e"
         counts = pd.DataFrame([self.counts]).to_html(index=False)
         body = (f"<p style='color:{colour};font-weight:bold'>{html.escape(self.summary())}</p>"
@@ -228,7 +294,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):  # a composite key
         return [_plain(v) for v in value]
     if value is None or isinstance(value, str | bool | int | float):
-        return None if isinstance(value, float) and pd.isna(value) else value
+        return None if isinstance(value, float) and math.isnan(value) else value
     if hasattr(value, "item"):
         return _plain(value.item())
     return str(value)
@@ -237,7 +303,7 @@ def _plain(value: Any) -> Any:
 def _as_frame(side: str, data: pd.DataFrame | Source, table: str, names: list[str]
               ) -> pd.DataFrame:
     try:
-        frame = data if isinstance(data, pd.DataFrame) else snapshot(data, table, key=names)
+        frame = data if _is_frame(data) else snapshot(data, table, key=names)
     except KeyColumnError as exc:  # name the side, not the URL
         raise KeyColumnError(exc.key, side, exc.columns) from None
     for name in names:
@@ -254,10 +320,10 @@ def _frame_key(before: Any, after: Any, table: str) -> list[str]:
     """The key of a comparison involving DataFrames when none was given: the one
     :func:`snapshot` recorded, else the primary key of a database side, else ``order_id``."""
     for data in (before, after):
-        if isinstance(data, pd.DataFrame) and data.attrs.get("key"):
+        if _is_frame(data) and data.attrs.get("key"):
             return list(data.attrs["key"])
     for data in (before, after):
-        if not isinstance(data, pd.DataFrame):
+        if not _is_frame(data):
             side = common.open_side("before" if data is before else "after", data, table, None)
             return side.key_names
     if steps.KEY in before.columns:
@@ -272,6 +338,8 @@ def _differs(a: pd.Series, b: pd.Series, rtol: float | None = None) -> pd.Series
     Floats are equal within ``rtol`` (relative), so the same amount read through two drivers
     or stored at the database's precision compares equal.
     """
+    import pandas as pd
+
     a_na, b_na = a.isna(), b.isna()
     both = ~a_na & ~b_na
     unequal = pd.Series(False, index=a.index)
@@ -290,6 +358,8 @@ def _differs(a: pd.Series, b: pd.Series, rtol: float | None = None) -> pd.Series
 
 
 def _matches(values: pd.Series, expected: Any) -> pd.Series:
+    import pandas as pd
+
     if isinstance(expected, str) and values.dtype != object and not pd.api.types.is_string_dtype(
         values
     ):
@@ -298,10 +368,14 @@ def _matches(values: pd.Series, expected: Any) -> pd.Series:
 
 
 def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(columns=list(columns))
 
 
 def _sorted(frames: list[pd.DataFrame], columns: Sequence[str], by: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     frames = [f for f in frames if len(f)]
     if not frames:
         return _empty(columns)
@@ -316,6 +390,8 @@ def _compare(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Compare two frames by their key columns ``names``: (missing, unexpected, changed,
     expectation failures)."""
+    import pandas as pd
+
     merged = b.merge(a, on=names, how="outer", suffixes=("__b", "__a"), indicator=True,
                      sort=True)
     gone = key_values(merged[merged["_merge"] == "left_only"], names)
@@ -351,6 +427,9 @@ def _compare(
 def _segments_frame(segments: Sequence[Segment], result_keys: Mapping[str, Sequence[Any]]
                     ) -> pd.DataFrame:
     """Per before-key segment: its first and last key, rows, and each kind of difference."""
+    import numpy as np
+    import pandas as pd
+
     frame = pd.DataFrame({
         "lo": pd.Series([s.lo for s in segments], dtype=object),
         "hi": pd.Series([s.hi for s in segments], dtype=object),
@@ -384,7 +463,7 @@ def _pick_method(method: str, before: Any, after: Any) -> str:
 
     if method not in METHODS:
         raise InvalidArgumentError("method", method, "one of " + ", ".join(METHODS))
-    frames = isinstance(before, pd.DataFrame) or isinstance(after, pd.DataFrame)
+    frames = _is_frame(before) or _is_frame(after)
     if frames:
         if method not in ("auto", "pandas"):
             raise InvalidArgumentError("method", method,
@@ -456,12 +535,10 @@ def verify(
         raise InvalidArgumentError("sample", sample, "a fraction in (0, 1]")
     expect = dict(expect or {})
     with contextlib.ExitStack() as stack:
-        b_src = before if isinstance(before, pd.DataFrame) else stack.enter_context(
-            use_connection(before))
-        a_src = after if isinstance(after, pd.DataFrame) else stack.enter_context(
-            use_connection(after))
+        b_src = before if _is_frame(before) else stack.enter_context(use_connection(before))
+        a_src = after if _is_frame(after) else stack.enter_context(use_connection(after))
         for conn in (b_src, a_src):
-            if not isinstance(conn, pd.DataFrame):
+            if not _is_frame(conn):
                 stack.enter_context(reading(conn))
         engine = _pick_method(method, b_src, a_src)
         if engine == "pandas":
@@ -536,7 +613,7 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
     if engine != "stream":
         for side in (b_side, a_side):
             common.check_unique(side)
-    bar = tqdm(total=None, unit="rows", desc="verify", disable=not progress, leave=False)
+    bar = _progress_bar(progress)
 
     def collect(rng: tuple[Any, Any] | None) -> Collected:
         if engine == "stream":
@@ -549,7 +626,8 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
                 pair_budget=8 * chunk_rows)
         else:
             got = _collect_sqlite_join(b_side, a_side, b_cols, a_cols, shared, chunk_rows, rng)
-        got.expectation_failures = common.sql_expectation_failures(b_side, a_side, expect, rng)
+        got.expectation_failures = (common.sql_expectation_failures(b_side, a_side, expect, rng)
+                                    if expect else None)
         bar.update(got.rows_before)
         return got
 
@@ -560,9 +638,19 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
             collected = _collect_sample(b_side, collect, key_range, sample, seed, b_cols, a_cols)
     finally:
         bar.close()
+    if collected.found_nothing:  # nothing to compare in Python: no frame, no pandas
+        return VerifyResult(
+            table=table, key=", ".join(names), key_columns=names,
+            rows_before=collected.rows_before, rows_after=collected.rows_after,
+            missing=_no_rows(b_cols), unexpected=_no_rows(a_cols),
+            changed=_no_rows(CHANGED_COLUMNS), expectation_failures=_no_rows(FAILURE_COLUMNS),
+            **_columns(names, b_cols, a_cols), expectations=expect, method=engine,
+            segments=_no_rows(segments=collected.segments))
     missing, unexpected, changed, _ = _compare(
-        collected.before_rows, collected.after_rows, names, shared, rtol, None)
-    failures = _sorted([collected.expectation_failures], FAILURE_COLUMNS, ["key", "column"])
+        _or_empty(collected.before_rows, b_cols), _or_empty(collected.after_rows, a_cols),
+        names, shared, rtol, None)
+    failures = _sorted([_or_empty(collected.expectation_failures, FAILURE_COLUMNS)],
+                       FAILURE_COLUMNS, ["key", "column"])
     return _result(table, names, collected.rows_before, collected.rows_after, missing,
                    unexpected, changed, failures, b_cols, a_cols, expect, engine,
                    collected.segments)
@@ -578,13 +666,19 @@ def _collect_sample(b_side: Side, collect: Any, key_range: tuple[Any, Any] | Non
     chosen = common.choose_segments(sample, seed)
     picked = [s for i, s in enumerate(segments) if chosen(i)]
     parts = [collect(_intersect(key_range, (s.lo, s.hi))) for s in picked]
+    rows_before = sum(p.rows_before for p in parts)
+    rows_after = sum(p.rows_after for p in parts)
+    if all(p.found_nothing for p in parts):
+        return Collected(rows_before, rows_after, None, None, None, picked)
     return Collected(
-        rows_before=sum(p.rows_before for p in parts),
-        rows_after=sum(p.rows_after for p in parts),
-        before_rows=_sorted([p.before_rows for p in parts], b_cols, b_side.key_names),
-        after_rows=_sorted([p.after_rows for p in parts], a_cols, b_side.key_names),
-        expectation_failures=_sorted([p.expectation_failures for p in parts], FAILURE_COLUMNS,
-                                     ["key", "column"]),
+        rows_before=rows_before, rows_after=rows_after,
+        before_rows=_sorted([_or_empty(p.before_rows, b_cols) for p in parts], b_cols,
+                            b_side.key_names),
+        after_rows=_sorted([_or_empty(p.after_rows, a_cols) for p in parts], a_cols,
+                           b_side.key_names),
+        expectation_failures=_sorted(
+            [_or_empty(p.expectation_failures, FAILURE_COLUMNS) for p in parts],
+            FAILURE_COLUMNS, ["key", "column"]),
         segments=picked,
     )
 
@@ -601,6 +695,8 @@ def _collect_stream(b_side: Side, a_side: Side, b_cols: list[str], a_cols: list[
                     shared: list[str], rtol: dict[str, float], expect: dict[str, Any],
                     chunk_rows: int, key_range: tuple[Any, Any] | None, on_rows: Any
                     ) -> Collected:
+    from shopmig.verification.engines.stream import stream_engine
+
     names = b_side.key_names
 
     def compare_window(wb: pd.DataFrame, wa: pd.DataFrame
@@ -631,9 +727,9 @@ def _collect_sqlite_join(b_side: Side, a_side: Side, b_cols: list[str], a_cols: 
                 if keys else [Segment(None, None, rows_before)] if rows_before else [])
     return Collected(
         rows_before=rows_before, rows_after=rows_after,
-        before_rows=common.fetch_keys(b_side, b_cols, keys),
-        after_rows=common.fetch_keys(a_side, a_cols, keys),
-        expectation_failures=_empty(FAILURE_COLUMNS), segments=segments,
+        before_rows=common.fetch_keys(b_side, b_cols, keys) if keys else None,
+        after_rows=common.fetch_keys(a_side, a_cols, keys) if keys else None,
+        expectation_failures=None, segments=segments,
     )
 
 
@@ -656,10 +752,39 @@ def _result(table: str, names: list[str], rows_before: int, rows_after: int,
         unexpected=unexpected,
         changed=changed,
         expectation_failures=failures,
-        columns_compared=[c for c in b_cols if c in a_cols and c not in names],
-        columns_added=[c for c in a_cols if c not in b_cols],
-        columns_removed=[c for c in b_cols if c not in a_cols],
+        **_columns(names, b_cols, a_cols),
         expectations=expect,
         method=method,
         segments=_segments_frame(segments, keys),
     )
+
+
+def _columns(names: list[str], b_cols: list[str], a_cols: list[str]) -> dict[str, list[str]]:
+    """The columns compared, added and removed (a result's ``columns_*``)."""
+    return {"columns_compared": [c for c in b_cols if c in a_cols and c not in names],
+            "columns_added": [c for c in a_cols if c not in b_cols],
+            "columns_removed": [c for c in b_cols if c not in a_cols]}
+
+
+def _or_empty(frame: pd.DataFrame | None, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame``, or an empty frame with ``columns`` where an engine found no rows (None)."""
+    return _empty(columns) if frame is None else frame
+
+
+class _NoBar:
+    """What verify calls on a progress bar, doing nothing (tqdm is loaded only when shown)."""
+
+    def update(self, n: int = 1) -> None:
+        """Count ``n`` more rows (ignored)."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _progress_bar(shown: bool) -> Any:
+    """A tqdm bar counting rows when ``shown``, else one that does nothing."""
+    if not shown:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=None, unit="rows", desc="verify", leave=False)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from shopmig.migrate.target import Target
 from shopmig.verification.engines.common import (
-    FAILURE_COLUMNS,
     Collected,
     Segment,
     Side,
@@ -26,6 +24,9 @@ from shopmig.verification.engines.common import (
     is_double,
     segments_from_keys,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PAIR_BUDGET = 400_000  # (key, hash) pairs per side the checksum engine holds at once
 MAX_IN_BUCKETS = 5_000  # differing buckets named in one IN list
@@ -73,6 +74,8 @@ def _bucket_rows(side: Side, columns: Sequence[str], log_floats: set[str],
                  buckets: int, wanted: Sequence[int], key_range: tuple[Any, Any] | None
                  ) -> pd.DataFrame:
     """(key, row hash) of every row in the ``wanted`` buckets (key: one value or a tuple)."""
+    import pandas as pd  # only when buckets differ: equal copies never load it
+
     stmt = (sa.select(*side.keys, row_hash(side, columns, log_floats)).select_from(side.table)
             .where(side.db.key_bucket(side.keys, buckets).in_(list(wanted)),
                    *in_range(side, key_range)))
@@ -141,14 +144,11 @@ def checksum_engine(
             if len(sample) < SEGMENT_SAMPLE:
                 sample += hb["key"].tolist()
     if not wanted:
-        return Collected(nb, na, pd.DataFrame(columns=list(before_cols)),
-                         pd.DataFrame(columns=list(after_cols)),
-                         pd.DataFrame(columns=FAILURE_COLUMNS),
-                         [Segment(None, None, nb)] if nb else [])
+        return Collected(nb, na, None, None, None, [Segment(None, None, nb)] if nb else [])
     return Collected(
         rows_before=nb, rows_after=na,
         before_rows=fetch_keys(before, before_cols, keys),
         after_rows=fetch_keys(after, after_cols, keys),
-        expectation_failures=pd.DataFrame(columns=FAILURE_COLUMNS),
+        expectation_failures=None,
         segments=segments_from_keys(sorted(sample), nb),
     )

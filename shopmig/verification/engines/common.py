@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -23,7 +21,14 @@ from shopmig.db import mask_url
 from shopmig.errors import KeyColumnError, KeyNotUniqueError, NoPrimaryKeyError, TableNotFoundError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
     from shopmig.dialects.base import Dialect
+
+# pandas and numpy are imported where rows are held, not here: two equal copies are
+# verified without them (the counts and hashes are the servers'), so ``shopmig verify``
+# starts without their import time
 
 DOUBLE_RTOL = 1e-9
 SINGLE_RTOL = 1e-6
@@ -42,14 +47,25 @@ class Segment:
 
 @dataclass
 class Collected:
-    """What an engine found; :func:`shopmig.verify` turns it into a VerifyResult."""
+    """What an engine found; :func:`shopmig.verify` turns it into a VerifyResult.
+
+    ``before_rows`` and ``after_rows`` are the rows behind the differences the engine found,
+    ``expectation_failures`` the failures it checked; None means none (so an engine that found
+    nothing needs no DataFrame).
+    """
 
     rows_before: int
     rows_after: int
-    before_rows: pd.DataFrame
-    after_rows: pd.DataFrame
-    expectation_failures: pd.DataFrame
+    before_rows: pd.DataFrame | None
+    after_rows: pd.DataFrame | None
+    expectation_failures: pd.DataFrame | None
     segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def found_nothing(self) -> bool:
+        """No differing row and no expectation failure (None or empty frames)."""
+        return all(f is None or not len(f) for f in
+                   (self.before_rows, self.after_rows, self.expectation_failures))
 
 
 def key_values(frame: pd.DataFrame, names: Sequence[str]) -> list[Any]:
@@ -62,6 +78,8 @@ def key_values(frame: pd.DataFrame, names: Sequence[str]) -> list[Any]:
 def key_isin(frame: pd.DataFrame, names: Sequence[str], keys: Sequence[Any]) -> np.ndarray:
     """Which rows of ``frame`` have a key in ``keys`` (values or tuples, as
     :func:`key_values` gives them)."""
+    import numpy as np
+
     if len(names) == 1:
         return np.asarray(frame[names[0]].isin(list(keys)).to_numpy(), dtype=bool)
     wanted = set(keys)
@@ -98,6 +116,8 @@ def _plain_value(value: Any) -> Any:
 
 def concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
     """The non-empty ``frames`` stacked, or an empty frame with ``columns``."""
+    import pandas as pd
+
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=list(columns))
@@ -247,6 +267,8 @@ def in_range(side: Side, key_range: tuple[Any, Any] | None, *, lo_inclusive: boo
 
 def fetch_keys(side: Side, columns: Sequence[str], keys: Sequence[Any]) -> pd.DataFrame:
     """The rows of ``side`` whose key is in ``keys`` (queried in batches)."""
+    import pandas as pd
+
     frames = []
     cols = [side.col(c) for c in columns]
     for start in range(0, len(keys), IN_BATCH):
@@ -262,6 +284,8 @@ def sql_expectation_failures(
 ) -> pd.DataFrame:
     """Expectation failures found by the after side's server: rows whose column is NULL or not
     the expected value, kept only if their key existed before."""
+    import pandas as pd
+
     out = []
     for column, value in expect.items():
         col = after.col(column)
@@ -377,6 +401,8 @@ def choose_segments(sample: float | None, seed: int) -> Callable[[int], bool]:
 
 def float_close(a: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
     """Element-wise float equality within ``rtol`` (relative to the larger magnitude)."""
+    import numpy as np
+
     a = a.astype(float)
     b = b.astype(float)
     return np.asarray(np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b)))
