@@ -630,13 +630,30 @@ def _cmd_copy(url: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+VERIFY_OPTIONS = {"key": "--key", "key_range": "--key-range", "expect": "--expect",
+                  "method": "--method", "chunk_rows": "--chunk-rows", "sample": "--sample"}
+
+
+@contextlib.contextmanager
+def _named_as_options(options: dict[str, str]) -> Iterator[None]:
+    """An API argument error says which command-line option was wrong (``--key-range``, not
+    ``key_range``)."""
+    try:
+        yield
+    except InvalidArgumentError as exc:
+        if exc.name not in options:
+            raise
+        raise InvalidArgumentError(options[exc.name], exc.value, exc.expected) from None
+
+
 def _cmd_verify(url: str, args: argparse.Namespace) -> int:
     from shopmig.db import use_connection
     from shopmig.verification.api import verify as verify_tables
 
     expect = validate.expectations(args.after, _verify_table(args), dict(args.expect),
                                    name="--expect")
-    with use_connection(args.before) as before, use_connection(args.after) as after:
+    with use_connection(args.before) as before, use_connection(args.after) as after, \
+            _named_as_options(VERIFY_OPTIONS):
         result = verify_tables(before, after, table=_verify_table(args), key=args.key,
                                expect=expect, method=args.method,
                                chunk_rows=args.chunk_rows, key_range=args.key_range,

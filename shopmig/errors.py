@@ -35,6 +35,7 @@ class InvalidArgumentError(ShopmigError):
     def __init__(self, name: str, value: object, expected: str) -> None:
         self.name = name
         self.value = value
+        self.expected = expected
         super().__init__(
             f"{name} must be {expected}, got {value!r}.",
             hint=f"Pass {name} as {expected}.",

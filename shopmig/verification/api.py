@@ -13,6 +13,7 @@ import bisect
 import contextlib
 import html
 import math
+import numbers
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -568,6 +569,9 @@ def _verify_frames(before: Any, after: Any, table: str, names: list[str] | None,
                 "expect", col, f"a column of the after table {list(a.columns)}"
             )
     if key_range:
+        first = (key_values(b.head(1), names) or key_values(a.head(1), names) or [None])[0]
+        values = [first] if len(names) == 1 else list(first or [None] * len(names))
+        key_range = common.typed_key_range(key_range, names, [_number_kind(v) for v in values])
         b = b[_in_key_range(key_values(b, names), key_range)]
         a = a[_in_key_range(key_values(a, names), key_range)]
     b = b.sort_values(names, kind="stable").reset_index(drop=True)
@@ -582,6 +586,14 @@ def _verify_frames(before: Any, after: Any, table: str, names: list[str] | None,
     missing, unexpected, changed, failures = _compare(b, a, names, shared, rtol, expect)
     return _result(table, names, len(b), len(a), missing, unexpected, changed, failures,
                    list(b.columns), list(a.columns), expect, "pandas", segments)
+
+
+def _number_kind(value: Any) -> type | None:
+    """int or float for a number key value (numpy's too), None for anything else."""
+    if isinstance(value, bool):
+        return None
+    return int if isinstance(value, numbers.Integral) else float if isinstance(
+        value, numbers.Real) else None
 
 
 def _restrict(b: pd.DataFrame, a: pd.DataFrame, names: list[str], segments: list[Segment],
@@ -602,6 +614,8 @@ def _verify_databases(engine: str, before: Connection, after: Connection, table:
     b_side = common.open_side("before", before, table, names)
     a_side = common.open_side("after", after, table, b_side.key_names)
     names = b_side.key_names
+    key_range = common.typed_key_range(key_range, names,
+                                       [common.number_kind(k.type) for k in b_side.keys])
     b_cols = [c.name for c in b_side.table.columns]
     a_cols = [c.name for c in a_side.table.columns]
     for col in expect:

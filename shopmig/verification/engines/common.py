@@ -18,7 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shopmig.db import mask_url
-from shopmig.errors import KeyColumnError, KeyNotUniqueError, NoPrimaryKeyError, TableNotFoundError
+from shopmig.errors import (
+    InvalidArgumentError,
+    KeyColumnError,
+    KeyNotUniqueError,
+    NoPrimaryKeyError,
+    TableNotFoundError,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -122,6 +128,54 @@ def concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=list(columns))
     return pd.concat(frames, ignore_index=True)
+
+
+def typed_key_range(key_range: tuple[Any, Any] | None, names: Sequence[str],
+                    kinds: Sequence[type | None]) -> tuple[Any, Any] | None:
+    """``key_range`` with each bound as the key's values are: the text ``"100"`` (from the
+    command line) is the number 100 for an integer key column. ``kinds`` is each key column's
+    number type (``int``, ``float``, ``Decimal``) or None for any other column. A bound that
+    is not such a number raises :class:`InvalidArgumentError` before anything is compared
+    (on SQLite it would select no row and verify would say ok; a server would fail mid-run).
+    """
+    if not key_range:
+        return key_range
+
+    def typed(bound: Any, name: str, kind: type | None) -> Any:
+        if bound is None or kind is None or isinstance(bound, kind | bool):
+            return bound
+        try:
+            return kind(bound.strip() if isinstance(bound, str) else bound)
+        except (ArithmeticError, TypeError, ValueError):
+            raise InvalidArgumentError(
+                "key_range", bound, f"a number like the values of the key column {name} "
+                f"({kind.__name__})") from None
+
+    def typed_key(bound: Any) -> Any:
+        if len(names) == 1:
+            return typed(bound, names[0], kinds[0])
+        if bound is None:
+            return None
+        if not isinstance(bound, tuple | list) or len(bound) != len(names):
+            raise InvalidArgumentError("key_range", bound, f"a tuple of {len(names)} values, "
+                                       f"one per key column ({', '.join(names)})")
+        return tuple(typed(b, n, k) for b, n, k in zip(bound, names, kinds, strict=True))
+
+    lo, hi = key_range
+    return typed_key(lo), typed_key(hi)
+
+
+def number_kind(column_type: sa.types.TypeEngine[Any]) -> type | None:
+    """The Python number type a key column's values have (None: not a number column)."""
+    from decimal import Decimal
+
+    if isinstance(column_type, sa.Integer):
+        return int
+    if isinstance(column_type, sa.Float):
+        return float
+    if isinstance(column_type, sa.Numeric):
+        return Decimal if column_type.asdecimal else float
+    return None
 
 
 # ------------------------------------------------------------------ one side of a comparison
