@@ -630,7 +630,7 @@ def _cmd_copy(url: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-VERIFY_OPTIONS = {"key": "--key", "key_range": "--key-range", "expect": "--expect",
+_VERIFY_OPTIONS = {"key": "--key", "key_range": "--key-range", "expect": "--expect",
                   "method": "--method", "chunk_rows": "--chunk-rows", "sample": "--sample"}
 
 
@@ -653,7 +653,7 @@ def _cmd_verify(url: str, args: argparse.Namespace) -> int:
     expect = validate.expectations(args.after, _verify_table(args), dict(args.expect),
                                    name="--expect")
     with use_connection(args.before) as before, use_connection(args.after) as after, \
-            _named_as_options(VERIFY_OPTIONS):
+            _named_as_options(_VERIFY_OPTIONS):
         result = verify_tables(before, after, table=_verify_table(args), key=args.key,
                                expect=expect, method=args.method,
                                chunk_rows=args.chunk_rows, key_range=args.key_range,

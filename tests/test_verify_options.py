@@ -139,3 +139,7 @@ def test_api_key_range_of_a_composite_key_takes_tuples(make_url) -> None:  # typ
         assert (got.rows_before, got.examples()["changed"]) == (50, [(1, 10)]), method
     with pytest.raises(shopmig.errors.InvalidArgumentError, match="a tuple of 2 values"):
         shopmig.verify(before, after, key_range=(1, 2))
+    with pytest.raises(shopmig.errors.InvalidArgumentError, match=r"key column n \(int\)"):
+        shopmig.verify(before, after, key_range=((1, 0.5), None))  # no integer rounds it
+    assert shopmig.verify(before, after, key_range=((2, 10.0), None)).examples()["changed"] \
+        == [(2, 10)]

@@ -145,7 +145,10 @@ def typed_key_range(key_range: tuple[Any, Any] | None, names: Sequence[str],
         if bound is None or kind is None or isinstance(bound, kind | bool):
             return bound
         try:
-            return kind(bound.strip() if isinstance(bound, str) else bound)
+            value = kind(bound.strip() if isinstance(bound, str) else bound)
+            if value != bound and not isinstance(bound, str):  # 1.5 is no integer key
+                raise ValueError(bound)
+            return value
         except (ArithmeticError, TypeError, ValueError):
             raise InvalidArgumentError(
                 "key_range", bound, f"a number like the values of the key column {name} "
