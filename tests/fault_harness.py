@@ -445,6 +445,7 @@ class Trial:
     data_detail: str = ""
     problems: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    tries: list[str] = field(default_factory=list)  # each run until a fault landed
 
     @property
     def ok(self) -> bool:
@@ -588,7 +589,7 @@ class FaultLab:
         return False
 
     def kill_trial(self, step: str, direction: str, mode: str, rng: Any, *,
-                   timing: str = "window", attempts: int = 8) -> Trial:
+                   timing: str = "window", attempts: int = 16) -> Trial:
         """Run ``step`` in ``direction`` as ``shopmig upgrade +1`` (``downgrade -1``) and end
         it with ``mode`` (``sigkill``: ``kill -9`` of the process; ``session``: its server
         sessions ended from a second connection) at a random moment, then check everything.
@@ -598,8 +599,12 @@ class FaultLab:
         step (the first run of a step measures it); ``"ddl"``: within 20 ms of the step's
         statements starting (:meth:`writing`; when they are too short to see from here in
         ``DDL_MISSES`` runs, the trial falls back to ``"window"`` and says so in ``timing``).
-        A run that stopped migrating before its moment counts as a measurement and is tried
-        again (``attempts`` in all)."""
+        A run that stopped migrating before its moment counts as a measurement: the next try
+        aims within half the time it was seen migrating (a loaded machine sees a short step
+        late, so what is left of it after the watcher notices can be a few milliseconds), up
+        to ``attempts`` tries in all; each try is recorded in ``Trial.tries`` and named when
+        no fault landed."""
+
         i = REVS.index(step)
         start, goal = (REVS[i - 1], step) if direction == "up" else (step, REVS[i - 1])
         trial = Trial(self.backend, direction, step, mode, timing, start, goal)
@@ -638,12 +643,16 @@ class FaultLab:
                         assert self.server is not None, "session kills need a server"
                         trial.sessions_killed = self.server.kill_all()
                         landed = trial.sessions_killed > 0
-                elif timing == "window":  # it finished first: that is how long it takes
-                    self.windows[(direction, step)] = max(0.02, time.monotonic() - armed_at)
+                elif timing == "window":  # it finished first: aim within half of what was seen
+                    self.windows[(direction, step)] = max(0.001,
+                                                          (time.monotonic() - armed_at) / 2)
             self.launcher.prepare()
             run = finish(proc, argv, started)
             trial.seconds["killed run"] = round(trial.seconds.get("killed run", 0) + run.seconds,
                                                 3)
+            trial.tries.append(f"{'seen' if armed else 'never seen'} migrating, aimed "
+                               f"{delay:.3f}s into {window:.3f}s, "
+                               f"{'killed' if landed else f'exit {run.code}'}")
             if landed:
                 trial.landed = True
                 trial.delay_s, trial.window_s = round(delay, 4), round(window, 4)
@@ -655,7 +664,8 @@ class FaultLab:
         assert run is not None
         trial.killed = run.to_dict()
         if not trial.landed:
-            trial.problems.append(f"no fault landed in {attempts} attempts")
+            trial.problems.append(f"no fault landed in {attempts} attempts: "
+                                  + "; ".join(trial.tries))
             return trial
         self._after(trial, run)
         return trial
