@@ -604,7 +604,6 @@ class FaultLab:
         late, so what is left of it after the watcher notices can be a few milliseconds), up
         to ``attempts`` tries in all; each try is recorded in ``Trial.tries`` and named when
         no fault landed."""
-
         i = REVS.index(step)
         start, goal = (REVS[i - 1], step) if direction == "up" else (step, REVS[i - 1])
         trial = Trial(self.backend, direction, step, mode, timing, start, goal)
