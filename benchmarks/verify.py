@@ -702,6 +702,11 @@ def targets(results: dict[str, Any]) -> list[str]:
 # ------------------------------------------------------------------ command line
 
 
+def row_counts(text: str) -> list[int]:
+    """``"1000000,10_000_000"`` as sorted whole numbers (ValueError if one is not)."""
+    return sorted({int(s.replace("_", "")) for s in text.split(",") if s})
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
@@ -741,21 +746,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "10000000=shopmig-cli,auto,reladiff,floor (repeatable)")
     args = parser.parse_args(argv)
     try:
-        args.sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s})
+        args.sizes = row_counts(args.sizes)
     except ValueError:
         parser.error(f"--sizes must be whole numbers, got {args.sizes!r}")
     if not args.sizes or args.sizes[0] < 1000:
         parser.error("--sizes needs row counts of at least 1000")
     per_backend: dict[str, list[int]] = {}
     for item in args.backend_sizes:
-        backend, _, sizes = item.partition("=")
+        backend, _, sizes = (part.strip() for part in item.partition("="))
         try:
-            per_backend[backend.strip()] = sorted(
-                {int(s.replace("_", "")) for s in sizes.split(",") if s})
+            per_backend[backend] = row_counts(sizes)
         except ValueError:
             parser.error(f"--backend-sizes wants BACKEND=SIZES, got {item!r}")
-        if backend.strip() not in BACKENDS or not per_backend[backend.strip()] or min(
-                per_backend[backend.strip()]) < 1000:
+        if backend not in BACKENDS or not per_backend[backend] or min(per_backend[backend]) < 1000:
             parser.error(f"--backend-sizes wants BACKEND=SIZES (at least 1000), got {item!r}")
     args.backend_sizes = per_backend
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
